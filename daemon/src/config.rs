@@ -1,0 +1,402 @@
+//! The daemon's configuration: defaults, the TOML file, and the command-line flags over it.
+//!
+//! Owns parsing and validation. A bad value is refused with a message that names its key; nothing
+//! here opens sockets or starts anything.
+
+use crate::core::CoreConfig;
+use gcs::names;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The UDP port a daemon listens on when none is configured.
+pub const DEFAULT_PORT: u16 = 4804;
+
+/// The UDP address a daemon listens on when none is configured.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4804";
+
+/// The cluster name used when none is configured.
+pub const DEFAULT_CLUSTER: &str = "gcs";
+
+/// The permissions of the socket file when none are configured: owner and group may connect.
+pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+
+/// Largest value accepted for `limits.max_message_size`.
+pub const MAX_MESSAGE_SIZE_CEILING: usize = 64 * 1024 * 1024;
+
+/// Limits the daemon enforces; each has a key under `[limits]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest message payload in bytes (`max_message_size`).
+    pub max_message_size: usize,
+    /// Longest group name in bytes (`max_group_name`).
+    pub max_group_name: usize,
+    /// Most groups a client may be a member of, and most it may watch (`max_groups_per_client`).
+    pub max_groups_per_client: usize,
+    /// Most clients served at once (`max_clients`).
+    pub max_clients: usize,
+    /// Bytes that may wait for one client to read before it is disconnected (`max_client_queue_bytes`).
+    pub max_client_queue_bytes: usize,
+    /// How long a new connection may take to send its hello, in ms (`hello_timeout_ms`).
+    pub hello_timeout_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_size: 1024 * 1024,
+            max_group_name: 128,
+            max_groups_per_client: 1000,
+            max_clients: 1000,
+            max_client_queue_bytes: 32 * 1024 * 1024,
+            hello_timeout_ms: 5000,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// This daemon's name (`name`); defaults to the host name.
+    pub name: String,
+    /// The cluster's name (`cluster`); daemons of other clusters are ignored.
+    pub cluster: String,
+    /// The Unix socket clients connect to (`socket`).
+    pub socket: PathBuf,
+    /// The socket file's permission bits (`socket_mode`).
+    pub socket_mode: u32,
+    /// The UDP address for daemon traffic (`listen`).
+    pub listen: SocketAddr,
+    /// Other daemons of the cluster (`peers`).
+    pub peers: Vec<SocketAddr>,
+    /// The log filter (`log_level`), in `RUST_LOG` syntax.
+    pub log_level: Option<String>,
+    /// Limits (`[limits]`).
+    pub limits: LimitsConfig,
+}
+
+/// The file's shape: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    name: Option<String>,
+    cluster: Option<String>,
+    socket: Option<PathBuf>,
+    socket_mode: Option<String>,
+    listen: Option<String>,
+    peers: Option<Vec<String>>,
+    log_level: Option<String>,
+    #[serde(default)]
+    limits: LimitsConfig,
+}
+
+/// Values given on the command line; each overrides the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--name`.
+    pub name: Option<String>,
+    /// `--cluster`.
+    pub cluster: Option<String>,
+    /// `--socket`.
+    pub socket: Option<PathBuf>,
+    /// `--socket-mode`.
+    pub socket_mode: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--peer`, repeatable; replaces the file's list when given.
+    pub peers: Vec<String>,
+    /// `--log-level`.
+    pub log_level: Option<String>,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a key of the wrong type or an unknown key.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key and line.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("invalid `{key}`: {message}")]
+    Invalid {
+        /// The key, as written in the file (`limits.max_clients`).
+        key: &'static str,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Loads `file` (if given), applies `overrides`, fills in defaults and validates.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigError> {
+        let parsed = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string().trim_end().to_string(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        Self::build(parsed, overrides)
+    }
+
+    /// Parses configuration text (as in a file) with no overrides; for tests and tools.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let parsed = toml::from_str::<FileConfig>(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<text>"),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        Self::build(parsed, Overrides::default())
+    }
+
+    fn build(file: FileConfig, o: Overrides) -> Result<Config, ConfigError> {
+        let name = o.name.or(file.name).unwrap_or_else(default_name);
+        names::check_daemon_name(&name).map_err(|m| invalid("name", m))?;
+        let cluster = o
+            .cluster
+            .or(file.cluster)
+            .unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
+        names::check_daemon_name(&cluster)
+            .map_err(|m| invalid("cluster", m.replace("daemon name", "cluster name")))?;
+        let socket = o
+            .socket
+            .or(file.socket)
+            .unwrap_or_else(|| PathBuf::from(gcs::DEFAULT_SOCKET_PATH));
+        if socket.as_os_str().is_empty() {
+            return Err(invalid("socket", "the socket path is empty"));
+        }
+        // A Unix socket path must fit in sockaddr_un's 108 bytes, terminator included.
+        if socket.as_os_str().len() > 107 {
+            return Err(invalid(
+                "socket",
+                format!(
+                    "the path {} is {} bytes long; Unix socket paths are limited to 107",
+                    socket.display(),
+                    socket.as_os_str().len()
+                ),
+            ));
+        }
+        let socket_mode = match o.socket_mode.or(file.socket_mode) {
+            Some(text) => parse_mode(&text).map_err(|m| invalid("socket_mode", m))?,
+            None => DEFAULT_SOCKET_MODE,
+        };
+        let listen_text = o
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = parse_addr(&listen_text).map_err(|m| invalid("listen", m))?;
+        let peer_texts = if o.peers.is_empty() {
+            file.peers.unwrap_or_default()
+        } else {
+            o.peers
+        };
+        let peers = peer_texts
+            .iter()
+            .map(|p| parse_addr(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| invalid("peers", m))?;
+        let log_level = o.log_level.or(file.log_level);
+        if let Some(level) = &log_level {
+            if level.trim().is_empty() {
+                return Err(invalid("log_level", "the log filter is empty; try \"info\""));
+            }
+        }
+        let limits = file.limits;
+        validate_limits(&limits)?;
+        Ok(Config {
+            name,
+            cluster,
+            socket,
+            socket_mode,
+            listen,
+            peers,
+            log_level,
+            limits,
+        })
+    }
+
+    /// What the protocol core needs of this configuration.
+    pub fn core_config(&self) -> CoreConfig {
+        CoreConfig {
+            daemon_name: self.name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            max_message_size: self.limits.max_message_size,
+            max_group_name: self.limits.max_group_name,
+            max_groups_per_client: self.limits.max_groups_per_client,
+            max_clients: self.limits.max_clients,
+        }
+    }
+
+    /// The largest frame a client may send: the largest message plus room for its header.
+    pub fn max_client_frame(&self) -> usize {
+        self.limits.max_message_size + gcs::wire::FRAME_HEADROOM
+    }
+}
+
+fn validate_limits(l: &LimitsConfig) -> Result<(), ConfigError> {
+    if l.max_message_size == 0 || l.max_message_size > MAX_MESSAGE_SIZE_CEILING {
+        return Err(invalid(
+            "limits.max_message_size",
+            format!("must be between 1 and {MAX_MESSAGE_SIZE_CEILING} bytes"),
+        ));
+    }
+    if l.max_group_name == 0 || l.max_group_name > 1024 {
+        return Err(invalid(
+            "limits.max_group_name",
+            "must be between 1 and 1024 bytes",
+        ));
+    }
+    if l.max_groups_per_client == 0 || l.max_groups_per_client > 100_000 {
+        return Err(invalid(
+            "limits.max_groups_per_client",
+            "must be between 1 and 100000",
+        ));
+    }
+    if l.max_clients == 0 || l.max_clients > 1_000_000 {
+        return Err(invalid(
+            "limits.max_clients",
+            "must be between 1 and 1000000",
+        ));
+    }
+    let floor = l.max_message_size + gcs::wire::FRAME_HEADROOM;
+    if l.max_client_queue_bytes < floor {
+        return Err(invalid(
+            "limits.max_client_queue_bytes",
+            format!(
+                "must hold at least one largest message: {floor} bytes \
+                 (limits.max_message_size plus {} bytes of headroom)",
+                gcs::wire::FRAME_HEADROOM
+            ),
+        ));
+    }
+    if l.hello_timeout_ms == 0 || l.hello_timeout_ms > 3_600_000 {
+        return Err(invalid(
+            "limits.hello_timeout_ms",
+            "must be between 1 and 3600000",
+        ));
+    }
+    Ok(())
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.trim_start_matches("0o");
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!(
+            "'{text}' is not an octal permission mode such as \"0660\" or \"0666\""
+        )),
+    }
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    // An address without a port means the default port.
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, DEFAULT_PORT));
+    }
+    Err(format!(
+        "'{text}' is not an address such as 127.0.0.1:{DEFAULT_PORT} or 10.0.0.2"
+    ))
+}
+
+/// The host name, made into a valid daemon name; `gcsd` if it cannot be read.
+fn default_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = raw
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(names::MAX_DAEMON_NAME)
+        .collect();
+    if name.is_empty() {
+        "gcsd".to_string()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.socket, PathBuf::from(gcs::DEFAULT_SOCKET_PATH));
+        assert_eq!(c.listen.port(), DEFAULT_PORT);
+        assert_eq!(c.socket_mode, DEFAULT_SOCKET_MODE);
+        assert!(c.peers.is_empty());
+        assert_eq!(c.limits, LimitsConfig::default());
+    }
+
+    #[test]
+    fn file_values_and_overrides() {
+        let text = "name = \"a\"\nlisten = \"127.0.0.2:5000\"\nsocket_mode = \"0600\"\n\
+                    [limits]\nmax_clients = 7\n";
+        let c = Config::from_toml(text).unwrap();
+        assert_eq!(c.name, "a");
+        assert_eq!(c.socket_mode, 0o600);
+        assert_eq!(c.limits.max_clients, 7);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.toml");
+        std::fs::write(&path, text).unwrap();
+        let o = Overrides {
+            name: Some("b".into()),
+            peers: vec!["127.0.0.3".into()],
+            ..Overrides::default()
+        };
+        let c = Config::load(Some(&path), o).unwrap();
+        assert_eq!(c.name, "b");
+        assert_eq!(c.peers, vec!["127.0.0.3:4804".parse().unwrap()]);
+    }
+
+    fn err(text: &str) -> String {
+        Config::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(err("bogus = 1").contains("bogus"));
+        assert!(err("[limits]\nmax_clients = 0").contains("limits.max_clients"));
+        assert!(err("[limits]\nmax_clients = \"x\"").contains("max_clients"));
+        assert!(err("listen = \"nope\"").contains("listen"));
+        assert!(err("socket_mode = \"999\"").contains("socket_mode"));
+        assert!(err("name = \"a b\"").contains("`name`"));
+        assert!(err("[limits]\nmax_message_size = 0").contains("limits.max_message_size"));
+        assert!(err("[limits]\nmax_client_queue_bytes = 10").contains("max_client_queue_bytes"));
+        assert!(err("[limits]\nfoo = 1").contains("foo"));
+    }
+}

@@ -1,0 +1,264 @@
+//! Process groups: who is a member of which group, who watches it, and the views that follow
+//! from each join and leave.
+//!
+//! Owns the group table and view numbering. Members are kept by private name in sorted order, so
+//! every daemon that applies the same joins and leaves in the same order computes identical views.
+//! It never decides *when* a change happens (the caller orders joins and leaves) and never sends
+//! anything: it returns the new view and the caller delivers it.
+
+use super::ids::{ClientId, ViewId};
+use gcs::wire::{GroupInfo, GroupView, Reason};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One group.
+#[derive(Debug)]
+struct Group {
+    /// Members by private name; `Some` for clients of this daemon.
+    members: BTreeMap<String, Option<ClientId>>,
+    /// Local clients observing the group without being members.
+    watchers: BTreeSet<ClientId>,
+    /// The view last installed.
+    current: GroupView,
+}
+
+impl Group {
+    fn is_unused(&self) -> bool {
+        self.members.is_empty() && self.watchers.is_empty()
+    }
+}
+
+/// Why a membership change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipError {
+    /// Joining a group the process is already in.
+    AlreadyMember,
+    /// Leaving a group the process is not in.
+    NotMember,
+}
+
+/// The group table.
+#[derive(Debug)]
+pub struct Groups {
+    groups: BTreeMap<String, Group>,
+    last_view: ViewId,
+}
+
+impl Default for Groups {
+    fn default() -> Self {
+        Groups {
+            groups: BTreeMap::new(),
+            last_view: ViewId(0),
+        }
+    }
+}
+
+impl Groups {
+    /// Adds `member` (a local client if `client` is set) to `group`, creating the group if needed.
+    /// Returns the new view.
+    pub fn join(
+        &mut self,
+        group: &str,
+        member: &str,
+        client: Option<ClientId>,
+    ) -> Result<GroupView, MembershipError> {
+        if self
+            .groups
+            .get(group)
+            .is_some_and(|g| g.members.contains_key(member))
+        {
+            return Err(MembershipError::AlreadyMember);
+        }
+        let view_id = self.next_view();
+        let g = self.groups.entry(group.to_string()).or_insert_with(|| Group {
+            members: BTreeMap::new(),
+            watchers: BTreeSet::new(),
+            current: empty_view(group),
+        });
+        g.members.insert(member.to_string(), client);
+        g.current = GroupView {
+            group: group.to_string(),
+            view_id: view_id.0,
+            members: g.members.keys().cloned().collect(),
+            joined: vec![member.to_string()],
+            left: Vec::new(),
+            reason: Reason::Join,
+            transitional: false,
+        };
+        Ok(g.current.clone())
+    }
+
+    /// Removes `member` from `group` for `reason`. Returns the new view of the remaining members.
+    pub fn leave(
+        &mut self,
+        group: &str,
+        member: &str,
+        reason: Reason,
+    ) -> Result<GroupView, MembershipError> {
+        if !self
+            .groups
+            .get(group)
+            .is_some_and(|g| g.members.contains_key(member))
+        {
+            return Err(MembershipError::NotMember);
+        }
+        let view_id = self.next_view();
+        let Some(g) = self.groups.get_mut(group) else {
+            return Err(MembershipError::NotMember);
+        };
+        g.members.remove(member);
+        g.current = GroupView {
+            group: group.to_string(),
+            view_id: view_id.0,
+            members: g.members.keys().cloned().collect(),
+            joined: Vec::new(),
+            left: vec![member.to_string()],
+            reason,
+            transitional: false,
+        };
+        let view = g.current.clone();
+        self.forget_if_unused(group);
+        Ok(view)
+    }
+
+    /// Makes `client` a watcher of `group`. Returns the group's current view if it has members.
+    pub fn watch(&mut self, group: &str, client: ClientId) -> Option<GroupView> {
+        let g = self.groups.entry(group.to_string()).or_insert_with(|| Group {
+            members: BTreeMap::new(),
+            watchers: BTreeSet::new(),
+            current: empty_view(group),
+        });
+        g.watchers.insert(client);
+        (g.current.view_id != 0).then(|| g.current.clone())
+    }
+
+    /// Stops `client` watching `group`. False if it was not watching.
+    pub fn unwatch(&mut self, group: &str, client: ClientId) -> bool {
+        let removed = self
+            .groups
+            .get_mut(group)
+            .is_some_and(|g| g.watchers.remove(&client));
+        self.forget_if_unused(group);
+        removed
+    }
+
+    /// The local clients that receive messages sent to `group`, in id order.
+    pub fn local_members(&self, group: &str) -> impl Iterator<Item = ClientId> + '_ {
+        self.groups
+            .get(group)
+            .into_iter()
+            .flat_map(|g| g.members.values().filter_map(|c| *c))
+    }
+
+    /// The local clients that receive views of `group`: its local members and its watchers.
+    pub fn view_audience(&self, group: &str) -> BTreeSet<ClientId> {
+        let mut out: BTreeSet<ClientId> = self.local_members(group).collect();
+        if let Some(g) = self.groups.get(group) {
+            out.extend(g.watchers.iter().copied());
+        }
+        out
+    }
+
+    /// A line per group for the status, sorted by name.
+    pub fn info(&self) -> Vec<GroupInfo> {
+        self.groups
+            .iter()
+            .map(|(name, g)| GroupInfo {
+                name: name.clone(),
+                members: g.members.len() as u64,
+                view_id: g.current.view_id,
+            })
+            .collect()
+    }
+
+    fn next_view(&mut self) -> ViewId {
+        self.last_view = self.last_view.next();
+        self.last_view
+    }
+
+    fn forget_if_unused(&mut self, group: &str) {
+        if self.groups.get(group).is_some_and(Group::is_unused) {
+            self.groups.remove(group);
+        }
+    }
+}
+
+fn empty_view(group: &str) -> GroupView {
+    GroupView {
+        group: group.to_string(),
+        view_id: 0,
+        members: Vec::new(),
+        joined: Vec::new(),
+        left: Vec::new(),
+        reason: Reason::Join,
+        transitional: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_and_leave_produce_sorted_views_with_growing_ids() {
+        let mut g = Groups::default();
+        let v1 = g.join("chat", "bob#h", Some(ClientId(2))).unwrap();
+        let v2 = g.join("chat", "alice#h", Some(ClientId(1))).unwrap();
+        assert_eq!(v2.members, vec!["alice#h", "bob#h"]);
+        assert_eq!(v2.joined, vec!["alice#h"]);
+        assert!(v2.view_id > v1.view_id);
+        let v3 = g.leave("chat", "bob#h", Reason::Disconnect).unwrap();
+        assert_eq!(v3.members, vec!["alice#h"]);
+        assert_eq!(v3.left, vec!["bob#h"]);
+        assert_eq!(v3.reason, Reason::Disconnect);
+        assert!(v3.view_id > v2.view_id);
+    }
+
+    #[test]
+    fn double_join_and_stray_leave_are_refused() {
+        let mut g = Groups::default();
+        g.join("chat", "a#h", None).unwrap();
+        assert_eq!(
+            g.join("chat", "a#h", None),
+            Err(MembershipError::AlreadyMember)
+        );
+        assert_eq!(
+            g.leave("other", "a#h", Reason::Leave),
+            Err(MembershipError::NotMember)
+        );
+    }
+
+    #[test]
+    fn empty_groups_are_forgotten_but_ids_keep_growing() {
+        let mut g = Groups::default();
+        let v1 = g.join("x", "a#h", Some(ClientId(1))).unwrap();
+        g.leave("x", "a#h", Reason::Leave).unwrap();
+        assert!(g.info().is_empty());
+        let v3 = g.join("x", "a#h", Some(ClientId(1))).unwrap();
+        assert!(v3.view_id > v1.view_id + 1);
+    }
+
+    #[test]
+    fn watchers_see_views_and_keep_the_group_alive() {
+        let mut g = Groups::default();
+        assert_eq!(g.watch("x", ClientId(9)), None);
+        g.join("x", "a#h", Some(ClientId(1))).unwrap();
+        assert_eq!(
+            g.view_audience("x").into_iter().collect::<Vec<_>>(),
+            vec![ClientId(1), ClientId(9)]
+        );
+        let last = g.leave("x", "a#h", Reason::Leave).unwrap();
+        assert_eq!(g.watch("x", ClientId(8)), Some(last));
+        assert!(g.unwatch("x", ClientId(9)));
+        assert!(g.unwatch("x", ClientId(8)));
+        assert!(!g.unwatch("x", ClientId(8)));
+        assert!(g.info().is_empty());
+    }
+
+    #[test]
+    fn remote_members_are_not_local_recipients() {
+        let mut g = Groups::default();
+        g.join("x", "a#h1", Some(ClientId(1))).unwrap();
+        g.join("x", "b#h2", None).unwrap();
+        assert_eq!(g.local_members("x").collect::<Vec<_>>(), vec![ClientId(1)]);
+    }
+}

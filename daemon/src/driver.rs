@@ -1,0 +1,252 @@
+//! The tokio driver: moves bytes and time between the outside world and the sans-IO core.
+//!
+//! Owns the one task that holds the [`Core`]: it accepts connections, feeds the core client
+//! requests, datagrams, timer expiries and shutdown, and turns the core's outputs into frames on
+//! client queues. This is the only place in the daemon allowed to read the clock. It never makes a
+//! protocol decision of its own.
+
+use crate::config::Config;
+use crate::core::{ClientId, Core, Departure, Output, Time};
+use crate::ipc::{self, SessionHandle, SessionInput, SessionLimits, SocketFile};
+use crate::net;
+use gcs::wire::{self, ErrorCode, ErrorInfo, Response};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::net::{UdpSocket, UnixListener};
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
+/// Connections accepted beyond `limits.max_clients` before the hello can refuse them politely;
+/// past this, new connections get the refusal at once and are closed.
+const PENDING_CONNECTION_SLACK: usize = 64;
+
+/// How long shutdown waits for queued frames to reach clients.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The Unix socket could not be claimed.
+    #[error(transparent)]
+    Socket(#[from] ipc::SocketError),
+    /// The UDP address could not be bound.
+    #[error("cannot listen on UDP {addr}: {source} (is another gcsd using it? set --listen)")]
+    Udp {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration asks for something this daemon does not do.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A daemon whose sockets are bound, ready to run.
+#[derive(Debug)]
+pub struct Daemon {
+    config: Config,
+    listener: UnixListener,
+    socket_file: SocketFile,
+    udp: UdpSocket,
+}
+
+impl Daemon {
+    /// Claims the Unix socket and the UDP address. Must run inside a tokio runtime.
+    pub fn bind(config: Config) -> Result<Daemon, StartError> {
+        if let Some(peer) = config.peers.first() {
+            return Err(StartError::Unsupported(format!(
+                "`peers` names {peer}, but this gcsd release runs a one-daemon cluster; \
+                 remove the peers (and --peer flags) to start"
+            )));
+        }
+        let (listener, socket_file) = ipc::socket_file::bind(&config.socket, config.socket_mode)?;
+        let udp = net::bind(config.listen).map_err(|source| StartError::Udp {
+            addr: config.listen,
+            source,
+        })?;
+        Ok(Daemon {
+            config,
+            listener,
+            socket_file,
+            udp,
+        })
+    }
+
+    /// The Unix socket path clients connect to.
+    pub fn socket_path(&self) -> PathBuf {
+        self.socket_file.path().to_path_buf()
+    }
+
+    /// The UDP address actually bound (useful when the configured port was 0).
+    pub fn udp_addr(&self) -> std::io::Result<SocketAddr> {
+        self.udp.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then tells every client, waits briefly for their queues
+    /// to drain, and removes the socket file.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Daemon {
+            config,
+            listener,
+            socket_file,
+            udp,
+        } = self;
+        let clock = Clock::new();
+        let mut core = Core::new(config.core_config(), clock.now());
+        let (inputs_tx, mut inputs_rx) = mpsc::channel::<SessionInput>(1024);
+        let tasks = TaskTracker::new();
+        let limits = SessionLimits {
+            max_frame: config.max_client_frame(),
+            max_queue: config.limits.max_client_queue_bytes,
+            hello_timeout: Duration::from_millis(config.limits.hello_timeout_ms),
+        };
+        let mut state = Dispatch {
+            sessions: BTreeMap::new(),
+        };
+        let mut buf = vec![0u8; net::MAX_DATAGRAM];
+        tracing::info!(
+            name = %config.name,
+            socket = %config.socket.display(),
+            udp = %udp.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            "gcsd ready"
+        );
+        tokio::pin!(shutdown);
+        loop {
+            let deadline = core.poll_timeout().map(|t| clock.instant(t));
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(input) = inputs_rx.recv() => {
+                    let now = clock.now();
+                    match input {
+                        SessionInput::Request(id, req) => core.handle_request(now, id, req),
+                        SessionInput::Departed(id, why) => core.handle_departure(now, id, why),
+                    }
+                }
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        if state.sessions.len() >= config.limits.max_clients + PENDING_CONNECTION_SLACK {
+                            refuse_at_once(&stream, config.limits.max_clients);
+                            continue;
+                        }
+                        let id = core.handle_connect(clock.now());
+                        let handle = ipc::session::spawn(stream, id, limits, inputs_tx.clone(), &tasks);
+                        state.sessions.insert(id, handle);
+                    }
+                    Err(e) => {
+                        // Typically EMFILE: back off briefly instead of spinning.
+                        tracing::warn!(error = %e, "accepting a client connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                received = udp.recv_from(&mut buf) => {
+                    if let Ok((n, from)) = received {
+                        core.handle_datagram(clock.now(), from, &buf[..n]);
+                    }
+                }
+                _ = sleep_until(deadline), if deadline.is_some() => core.handle_timeout(clock.now()),
+            }
+            state.drain(&mut core, &clock);
+        }
+        tracing::info!("shutting down: telling clients");
+        core.handle_shutdown(clock.now());
+        state.drain(&mut core, &clock);
+        drop(listener);
+        drop(socket_file);
+        tasks.close();
+        drop(inputs_rx);
+        if tokio::time::timeout(SHUTDOWN_FLUSH, tasks.wait()).await.is_err() {
+            tracing::warn!("some clients did not take their last frames in time");
+        }
+        tracing::info!("gcsd stopped");
+    }
+}
+
+/// The sessions the core task writes to.
+struct Dispatch {
+    sessions: BTreeMap<ClientId, SessionHandle>,
+}
+
+impl Dispatch {
+    /// Carries out every output of the core, feeding queue overflows back to it until it is quiet.
+    fn drain(&mut self, core: &mut Core, clock: &Clock) {
+        loop {
+            let mut overflowed = Vec::new();
+            while let Some(out) = core.poll_output() {
+                match out {
+                    Output::Send { to, response } => {
+                        let frame = ipc::frame(&wire::encode_response(&response));
+                        for id in to {
+                            if let Some(s) = self.sessions.get(&id) {
+                                if s.queue.push(frame.clone()).is_err() {
+                                    overflowed.push(id);
+                                }
+                            }
+                        }
+                    }
+                    Output::Close { client, error } => {
+                        if let Some(s) = self.sessions.remove(&client) {
+                            let last = error.map(|error| {
+                                if error.code != ErrorCode::Shutdown {
+                                    tracing::info!(%client, %error, "ending a client session");
+                                }
+                                ipc::frame(&wire::encode_response(&Response::Closing { error }))
+                            });
+                            s.queue.close(last);
+                            s.cancel.cancel();
+                        }
+                    }
+                }
+            }
+            if overflowed.is_empty() {
+                return;
+            }
+            for id in overflowed {
+                core.handle_departure(clock.now(), id, Departure::Overflow);
+            }
+        }
+    }
+}
+
+/// Tells a connection over every limit why it is refused, without waiting for it, and drops it.
+fn refuse_at_once(stream: &tokio::net::UnixStream, max_clients: usize) {
+    let error = ErrorInfo::new(
+        ErrorCode::TooManyClients,
+        format!("gcsd already serves {max_clients} clients (limits.max_clients)"),
+    );
+    let frame = ipc::frame(&wire::encode_response(&Response::Closing { error }));
+    let _ = stream.try_write(&frame);
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Converts between the monotonic clock and the core's [`Time`].
+struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    #[allow(clippy::disallowed_methods)] // the driver is where time comes from
+    fn new() -> Clock {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+
+    #[allow(clippy::disallowed_methods)] // the driver is where time comes from
+    fn now(&self) -> Time {
+        Time(u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    fn instant(&self, t: Time) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.start + Duration::from_micros(t.as_micros()))
+    }
+}

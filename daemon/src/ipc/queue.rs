@@ -1,0 +1,125 @@
+//! A client's outgoing queue: frames waiting for the client to read them.
+//!
+//! Owns the per-client memory bound. The core task pushes without ever waiting; a push past the
+//! byte limit empties the queue and reports the overflow, so a client that stops reading costs at
+//! most the limit and never slows anyone else. The writer task takes frames in batches.
+
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// The queue is over its limit; it has been emptied and accepts only the closing frame now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
+
+#[derive(Debug, Default)]
+struct Inner {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    closed: bool,
+}
+
+/// Frames for one client, bounded in bytes.
+#[derive(Debug)]
+pub struct OutQueue {
+    inner: Mutex<Inner>,
+    ready: Notify,
+    limit: usize,
+}
+
+impl OutQueue {
+    /// An empty queue holding at most `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        OutQueue {
+            inner: Mutex::new(Inner::default()),
+            ready: Notify::new(),
+            limit,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the queue inconsistent (every update is a
+        // single push or swap), so a poisoned lock is used as it is.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends a frame. Past the limit the queue is emptied and `Overflow` returned.
+    pub fn push(&self, frame: Bytes) -> Result<(), Overflow> {
+        let mut q = self.lock();
+        if q.closed {
+            return Ok(());
+        }
+        if q.bytes + frame.len() > self.limit {
+            q.frames.clear();
+            q.bytes = 0;
+            return Err(Overflow);
+        }
+        q.bytes += frame.len();
+        q.frames.push_back(frame);
+        drop(q);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Closes the queue: `last`, if given, is the final frame (accepted whatever the limit); the
+    /// writer ends once everything queued is written.
+    pub fn close(&self, last: Option<Bytes>) {
+        let mut q = self.lock();
+        if q.closed {
+            return;
+        }
+        q.closed = true;
+        if let Some(f) = last {
+            q.bytes += f.len();
+            q.frames.push_back(f);
+        }
+        drop(q);
+        self.ready.notify_one();
+    }
+
+    /// Waits for frames and moves all of them into `batch`. Returns false once the queue is closed
+    /// and empty.
+    pub async fn take(&self, batch: &mut Vec<Bytes>) -> bool {
+        loop {
+            {
+                let mut q = self.lock();
+                if !q.frames.is_empty() {
+                    batch.extend(q.frames.drain(..));
+                    q.bytes = 0;
+                    return true;
+                }
+                if q.closed {
+                    return false;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Bytes waiting.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn overflow_empties_and_close_delivers_last_frame() {
+        let q = OutQueue::new(10);
+        q.push(Bytes::from_static(b"12345")).unwrap();
+        q.push(Bytes::from_static(b"12345")).unwrap();
+        assert_eq!(q.push(Bytes::from_static(b"x")), Err(Overflow));
+        assert_eq!(q.queued_bytes(), 0);
+        q.close(Some(Bytes::from_static(b"bye-bye-bye-bye")));
+        q.push(Bytes::from_static(b"ignored")).unwrap();
+        let mut batch = Vec::new();
+        assert!(q.take(&mut batch).await);
+        assert_eq!(batch, vec![Bytes::from_static(b"bye-bye-bye-bye")]);
+        batch.clear();
+        assert!(!q.take(&mut batch).await);
+    }
+}

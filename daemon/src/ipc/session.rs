@@ -1,0 +1,142 @@
+//! One client connection: a reader task that decodes frames into core inputs, and a writer task
+//! that drains the client's [`OutQueue`] onto the socket.
+//!
+//! Owns framing and decoding of client input, the hello timeout, and turning bad input into a
+//! [`Departure`]. It never makes protocol decisions: everything decoded goes to the core task.
+
+use super::queue::OutQueue;
+use crate::core::{ClientId, Departure};
+use bytes::Bytes;
+use futures::StreamExt;
+use gcs::wire::{self, ErrorCode, ErrorInfo, Request};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+/// What a connection tells the core task.
+#[derive(Debug)]
+pub enum SessionInput {
+    /// A decoded request.
+    Request(ClientId, Request),
+    /// The session ended on the client's side.
+    Departed(ClientId, Departure),
+}
+
+/// What the core task keeps of a running session.
+#[derive(Debug)]
+pub struct SessionHandle {
+    /// Frames waiting for the client.
+    pub queue: Arc<OutQueue>,
+    /// Stops the reader when the core ends the session.
+    pub cancel: CancellationToken,
+}
+
+/// Settings every session shares.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// Largest frame accepted from a client.
+    pub max_frame: usize,
+    /// Bytes that may wait for the client.
+    pub max_queue: usize,
+    /// Time allowed for the hello.
+    pub hello_timeout: Duration,
+}
+
+/// Starts the reader and writer tasks of a new connection. Both are tracked by `tasks` so shutdown
+/// can wait for queued frames to be written.
+pub fn spawn(
+    stream: UnixStream,
+    id: ClientId,
+    limits: SessionLimits,
+    inputs: mpsc::Sender<SessionInput>,
+    tasks: &tokio_util::task::TaskTracker,
+) -> SessionHandle {
+    let (r, w) = stream.into_split();
+    let queue = Arc::new(OutQueue::new(limits.max_queue));
+    let cancel = CancellationToken::new();
+    tasks.spawn(read_loop(r, id, limits, inputs, cancel.clone()));
+    tasks.spawn(write_loop(w, queue.clone()));
+    SessionHandle { queue, cancel }
+}
+
+/// Prefixes an encoded frame body with its length, ready for the socket.
+pub fn frame(body: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(body);
+    Bytes::from(out)
+}
+
+async fn read_loop(
+    r: OwnedReadHalf,
+    id: ClientId,
+    limits: SessionLimits,
+    inputs: mpsc::Sender<SessionInput>,
+    cancel: CancellationToken,
+) {
+    let mut frames = FramedRead::new(r, wire::codec(limits.max_frame));
+    let mut first = true;
+    let departure = loop {
+        let next = async {
+            if first {
+                tokio::time::timeout(limits.hello_timeout, frames.next())
+                    .await
+                    .map_err(|_| Departure::HelloTimeout)
+            } else {
+                Ok(frames.next().await)
+            }
+        };
+        let item = tokio::select! {
+            _ = cancel.cancelled() => return,
+            item = next => item,
+        };
+        first = false;
+        let body = match item {
+            Err(d) => break d,
+            Ok(None) => break Departure::Closed,
+            Ok(Some(Ok(body))) => body,
+            Ok(Some(Err(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
+                break Departure::BadInput(ErrorInfo::new(
+                    ErrorCode::FrameTooLarge,
+                    format!(
+                        "a frame is longer than {} bytes (limits.max_message_size plus headroom)",
+                        limits.max_frame
+                    ),
+                ))
+            }
+            Ok(Some(Err(_))) => break Departure::Closed,
+        };
+        match wire::decode_request(&body) {
+            Ok(req) => {
+                if inputs.send(SessionInput::Request(id, req)).await.is_err() {
+                    return; // the core task is gone: the daemon is stopping
+                }
+            }
+            Err(e) => {
+                break Departure::BadInput(ErrorInfo::new(
+                    ErrorCode::Malformed,
+                    format!("the frame is not a request this daemon knows ({e}); check the client library version"),
+                ))
+            }
+        }
+    };
+    let _ = inputs.send(SessionInput::Departed(id, departure)).await;
+}
+
+async fn write_loop(mut w: OwnedWriteHalf, queue: Arc<OutQueue>) {
+    let mut batch: Vec<Bytes> = Vec::new();
+    while queue.take(&mut batch).await {
+        for f in batch.drain(..) {
+            if w.write_all(&f).await.is_err() {
+                // The client is gone; its reader reports the departure.
+                return;
+            }
+        }
+    }
+    let _ = w.shutdown().await;
+}

@@ -1,0 +1,117 @@
+//! The Unix socket file clients connect to: claiming the path, its permissions, and removing it.
+//!
+//! Owns the decision whether an existing file at the path may be replaced: a socket nobody answers
+//! on was left by a dead daemon and is replaced; a socket a live daemon answers on, or a file that
+//! is not a socket, is never touched.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use tokio::net::UnixListener;
+
+/// Why the socket could not be claimed.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// Another daemon answers on the path.
+    #[error("another gcsd is already listening on {0}; stop it first or give this one another --socket")]
+    InUse(PathBuf),
+    /// Something that is not a socket is in the way.
+    #[error("{0} exists and is not a socket; remove it or choose another --socket")]
+    NotASocket(PathBuf),
+    /// The operating system refused.
+    #[error("cannot listen on {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// A bound socket file; removed from the file system when dropped, unless another process has
+/// replaced it since.
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    inode: u64,
+}
+
+impl SocketFile {
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let ours = std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.inode);
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Claims `path` and listens on it with permission bits `mode`. Must run inside a tokio runtime.
+pub fn bind(path: &Path, mode: u32) -> Result<(UnixListener, SocketFile), SocketError> {
+    let io_err = |source| SocketError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(_) => return Err(SocketError::InUse(path.to_path_buf())),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+                    ) =>
+                {
+                    tracing::info!(path = %path.display(), "replacing a stale socket file left by a daemon that is gone");
+                    std::fs::remove_file(path).map_err(io_err)?;
+                }
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        Ok(_) => return Err(SocketError::NotASocket(path.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(e)),
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_err)?;
+    }
+    let listener = UnixListener::bind(path).map_err(io_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io_err)?;
+    let inode = std::fs::symlink_metadata(path).map_err(io_err)?.ino();
+    Ok((
+        listener,
+        SocketFile {
+            path: path.to_path_buf(),
+            inode,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stale_socket_is_replaced_live_one_refused_file_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        // A stale socket: bound, then its listener dropped without removing the file.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let (listener, file) = bind(&path, 0o600).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(matches!(bind(&path, 0o600), Err(SocketError::InUse(_))));
+        drop(listener);
+        drop(file);
+        assert!(!path.exists());
+        std::fs::write(&path, b"not a socket").unwrap();
+        assert!(matches!(bind(&path, 0o600), Err(SocketError::NotASocket(_))));
+        assert!(path.exists());
+    }
+}

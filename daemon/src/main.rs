@@ -1,0 +1,140 @@
+//! The `gcsd` binary: parses flags and the config file, sets up logging, runs the daemon until
+//! SIGTERM or SIGINT.
+
+use anyhow::Context;
+use clap::Parser;
+use gcsd::{Config, Daemon, Overrides};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// gcsd — the gcs group communication daemon.
+///
+/// Serves the applications of this host over a Unix socket: process groups, views, and multicast
+/// in reliable, fifo, causal, agreed and safe order. With no flags it runs a one-daemon cluster on
+/// /tmp/gcsd.sock and UDP 127.0.0.1:4804. Flags override the config file.
+#[derive(Debug, Parser)]
+#[command(name = "gcsd", version, about, long_about)]
+struct Args {
+    /// TOML configuration file (see gcsd.toml(5)).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// This daemon's name, the part after '#' in its clients' private names [default: host name].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Cluster name; daemons of other clusters are ignored [default: gcs].
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<String>,
+    /// Unix socket path clients connect to [default: /tmp/gcsd.sock].
+    #[arg(long, short = 's', value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Permission bits of the socket file, in octal [default: 0660].
+    #[arg(long, value_name = "MODE")]
+    socket_mode: Option<String>,
+    /// UDP address for daemon-to-daemon traffic [default: 127.0.0.1:4804].
+    #[arg(long, short = 'l', value_name = "ADDR")]
+    listen: Option<String>,
+    /// Another daemon of the cluster (repeatable; replaces the config file's list).
+    #[arg(long = "peer", short = 'p', value_name = "ADDR")]
+    peers: Vec<String>,
+    /// Log filter, e.g. info, debug, gcsd=trace [default: $RUST_LOG, else the config, else info].
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+/// Exit status for a configuration that cannot be used.
+const EXIT_CONFIG: u8 = 2;
+/// Exit status for a daemon that could not start or failed while running.
+const EXIT_START: u8 = 1;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let overrides = Overrides {
+        name: args.name,
+        cluster: args.cluster,
+        socket: args.socket,
+        socket_mode: args.socket_mode,
+        listen: args.listen,
+        peers: args.peers,
+        log_level: args.log_level.clone(),
+    };
+    let config = match Config::load(args.config.as_deref(), overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gcsd: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Err(e) = init_logging(args.log_level.as_deref(), config.log_level.as_deref()) {
+        eprintln!("gcsd: {e:#}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gcsd: {e:#}");
+            ExitCode::from(EXIT_START)
+        }
+    }
+}
+
+/// The flag wins, then `RUST_LOG`, then the config file, then `info`.
+fn init_logging(flag: Option<&str>, file: Option<&str>) -> anyhow::Result<()> {
+    let env = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let filter = flag
+        .map(str::to_string)
+        .or(env)
+        .or(file.map(str::to_string))
+        .unwrap_or_else(|| "info".to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .with_context(|| format!("invalid log filter '{filter}' (log_level / --log-level / RUST_LOG)"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    Ok(())
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    raise_fd_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let daemon = Daemon::bind(config)?;
+        let shutdown = shutdown_signal()?;
+        daemon.run(shutdown).await;
+        Ok(())
+    })
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
+}
+
+/// Every client holds a file descriptor: lift the soft limit to the hard one so the default
+/// `max_clients` fits.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The `gcs` command-line tool: join groups, send, watch views and read a daemon's status from a
+//! shell. Its flags, exit codes and `--json` lines are a stable interface, documented in gcs(1).
+
+mod output;
+
+use clap::{Args, Parser, Subcommand};
+use gcs::{Client, Error, Order};
+use output::Printer;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio::io::AsyncBufReadExt;
+
+/// gcs — talk to process groups through the local gcsd.
+#[derive(Debug, Parser)]
+#[command(name = "gcs", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// The daemon's socket [default: $GCS_SOCKET, else /tmp/gcsd.sock].
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The client name to ask for; the private name is NAME#daemon [default: one the daemon picks].
+    #[arg(long, global = true, value_name = "NAME", default_value = "")]
+    name: String,
+    /// Print one JSON object per line (see gcs(1) for the fields).
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Join groups and print their views and messages until interrupted; each line read from
+    /// standard input is multicast to all of them.
+    Join {
+        /// Order for the lines sent from standard input.
+        #[arg(long, short, default_value = "agreed")]
+        order: Order,
+        /// Groups to join.
+        #[arg(required = true, value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Multicast MESSAGE, or each line of standard input, to groups without joining them.
+    Send {
+        /// Delivery order.
+        #[arg(long, short, default_value = "agreed")]
+        order: Order,
+        /// Target groups, separated by commas: a receiver in several gets each message once.
+        #[arg(value_name = "GROUP[,GROUP...]")]
+        groups: String,
+        /// The message; without it, each line of standard input is one message.
+        message: Option<String>,
+    },
+    /// Print the views of groups without joining them; with no group, the daemon views.
+    Watch {
+        /// Groups to watch.
+        #[arg(value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Print the daemon's status: its view, clients, groups and counters.
+    Status,
+}
+
+/// Exit statuses, documented in gcs(1).
+mod exit {
+    /// The daemon refused a request (bad group name, name taken, message too large…).
+    pub const REFUSED: u8 = 1;
+    /// The daemon could not be reached, or the session ended (daemon stopped, connection lost).
+    pub const CONNECTION: u8 = 3;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gcs: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Gcs(e)) => {
+            eprintln!("gcs: {e}");
+            ExitCode::from(if e.is_fatal() {
+                exit::CONNECTION
+            } else {
+                exit::REFUSED
+            })
+        }
+        // Standard output was closed (`gcs join g | head -1`): nothing more to say.
+        Err(Failure::Output) => ExitCode::SUCCESS,
+    }
+}
+
+enum Failure {
+    Gcs(Error),
+    /// Standard output could not be written.
+    Output,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Gcs(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(_: std::io::Error) -> Self {
+        Failure::Output
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let printer = Printer::new(cli.global.json);
+    let path = cli.global.socket.unwrap_or_else(gcs::default_socket_path);
+    let mut client = Client::connect_to(&path, &cli.global.name).await?;
+    if !matches!(cli.command, Command::Status) {
+        printer.connected(client.private_name())?;
+    }
+    match cli.command {
+        Command::Join { order, groups } => {
+            for g in &groups {
+                client.join(g).await?;
+            }
+            session(&mut client, &printer, Some((groups, order))).await
+        }
+        Command::Send {
+            order,
+            groups,
+            message,
+        } => {
+            let groups: Vec<String> = groups.split(',').map(str::to_string).collect();
+            let mut count = 0u64;
+            match message {
+                Some(m) => {
+                    client.multicast(&groups, order, m.into_bytes()).await?;
+                    count += 1;
+                }
+                None => {
+                    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+                    while let Some(line) = lines.next_line().await.map_err(Error::Io)? {
+                        client.multicast(&groups, order, line.into_bytes()).await?;
+                        count += 1;
+                    }
+                }
+            }
+            client.sync().await?;
+            printer.sent(&groups, count)?;
+            client.disconnect().await?;
+            Ok(())
+        }
+        Command::Watch { groups } => {
+            if groups.is_empty() {
+                client.watch_daemons().await?;
+            }
+            for g in &groups {
+                client.watch_group(g).await?;
+            }
+            session(&mut client, &printer, None).await
+        }
+        Command::Status => {
+            let status = client.status().await?;
+            printer.status(&status)?;
+            client.disconnect().await?;
+            Ok(())
+        }
+    }
+}
+
+/// Prints events until SIGINT or SIGTERM; with `send`, multicasts each standard-input line.
+async fn session(
+    client: &mut Client,
+    printer: &Printer,
+    send: Option<(Vec<String>, Order)>,
+) -> Result<(), Failure> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Io)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::Io)?;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = send.is_some();
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            event = client.recv() => match event {
+                Ok(e) => printer.event(&e)?,
+                Err(e) if !e.is_fatal() => eprintln!("gcs: {e}"),
+                Err(e) => return Err(e.into()),
+            },
+            line = lines.next_line(), if stdin_open => match line {
+                Ok(Some(line)) => {
+                    if let Some((groups, order)) = &send {
+                        match client.multicast(groups, *order, line.into_bytes()).await {
+                            Ok(()) => {}
+                            Err(e) if !e.is_fatal() => eprintln!("gcs: {e}"),
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                // End of input ends sending, not the session.
+                Ok(None) | Err(_) => stdin_open = false,
+            },
+        }
+    }
+    Ok(())
+}
