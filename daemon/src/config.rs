@@ -223,7 +223,10 @@ impl Config {
         let log_level = o.log_level.or(file.log_level);
         if let Some(level) = &log_level {
             if level.trim().is_empty() {
-                return Err(invalid("log_level", "the log filter is empty; try \"info\""));
+                return Err(invalid(
+                    "log_level",
+                    "the log filter is empty; try \"info\"",
+                ));
             }
         }
         let limits = file.limits;

@@ -158,7 +158,10 @@ impl Daemon {
         drop(socket_file);
         tasks.close();
         drop(inputs_rx);
-        if tokio::time::timeout(SHUTDOWN_FLUSH, tasks.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_FLUSH, tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some clients did not take their last frames in time");
         }
         tracing::info!("gcsd stopped");

@@ -79,14 +79,17 @@ fn main() -> ExitCode {
 
 /// The flag wins, then `RUST_LOG`, then the config file, then `info`.
 fn init_logging(flag: Option<&str>, file: Option<&str>) -> anyhow::Result<()> {
-    let env = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
     let filter = flag
         .map(str::to_string)
         .or(env)
         .or(file.map(str::to_string))
         .unwrap_or_else(|| "info".to_string());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .with_context(|| format!("invalid log filter '{filter}' (log_level / --log-level / RUST_LOG)"))?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).with_context(|| {
+        format!("invalid log filter '{filter}' (log_level / --log-level / RUST_LOG)")
+    })?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -66,10 +66,12 @@ impl Client {
     pub async fn connect_to(path: impl AsRef<Path>, name: &str) -> Result<Client> {
         names::check_client_name(name).map_err(Error::Invalid)?;
         let path = path.as_ref();
-        let stream = UnixStream::connect(path).await.map_err(|source| Error::Connect {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let stream = UnixStream::connect(path)
+            .await
+            .map_err(|source| Error::Connect {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let (r, w) = stream.into_split();
         let mut reader = FramedRead::new(r, wire::codec(wire::CLIENT_MAX_FRAME));
         let mut writer = FramedWrite::new(w, wire::codec(wire::CLIENT_MAX_FRAME));
@@ -154,7 +156,9 @@ impl Client {
     ) -> Result<()> {
         let payload = payload.into();
         if groups.is_empty() {
-            return Err(Error::Invalid("a multicast needs at least one group".into()));
+            return Err(Error::Invalid(
+                "a multicast needs at least one group".into(),
+            ));
         }
         for g in groups {
             self.check_group(g.as_ref())?;
@@ -335,7 +339,9 @@ fn request_id(req: &Request) -> Option<RequestId> {
     }
 }
 
-async fn read_frame(reader: &mut FramedRead<OwnedReadHalf, LengthDelimitedCodec>) -> Result<Response> {
+async fn read_frame(
+    reader: &mut FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
+) -> Result<Response> {
     match reader.next().await {
         Some(Ok(frame)) => Ok(wire::decode_response(&frame)?),
         Some(Err(e)) => Err(Error::Io(e)),

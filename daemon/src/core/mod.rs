@@ -381,7 +381,8 @@ impl Core {
         let Some(member) = self.sessions.member(client) else {
             return;
         };
-        if !member.groups.contains(&group) && member.groups.len() >= self.config.max_groups_per_client
+        if !member.groups.contains(&group)
+            && member.groups.len() >= self.config.max_groups_per_client
         {
             let e = ErrorInfo::new(
                 ErrorCode::TooManyGroups,
@@ -605,7 +606,10 @@ impl Core {
                 self.groups.unwatch(group, client);
             }
             for group in &m.groups {
-                if let Ok(view) = self.groups.leave(group, &m.private_name, Reason::Disconnect) {
+                if let Ok(view) = self
+                    .groups
+                    .leave(group, &m.private_name, Reason::Disconnect)
+                {
                     self.deliver_view(view);
                 }
             }

@@ -13,7 +13,9 @@ use tokio::net::UnixListener;
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
     /// Another daemon answers on the path.
-    #[error("another gcsd is already listening on {0}; stop it first or give this one another --socket")]
+    #[error(
+        "another gcsd is already listening on {0}; stop it first or give this one another --socket"
+    )]
     InUse(PathBuf),
     /// Something that is not a socket is in the way.
     #[error("{0} exists and is not a socket; remove it or choose another --socket")]
@@ -111,7 +113,10 @@ mod tests {
         drop(file);
         assert!(!path.exists());
         std::fs::write(&path, b"not a socket").unwrap();
-        assert!(matches!(bind(&path, 0o600), Err(SocketError::NotASocket(_))));
+        assert!(matches!(
+            bind(&path, 0o600),
+            Err(SocketError::NotASocket(_))
+        ));
         assert!(path.exists());
     }
 }

@@ -86,7 +86,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A read of standard input may still be blocked in the runtime's thread pool; do not wait
+    // for it (it would hold the exit until the next line is typed).
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Gcs(e)) => {
             eprintln!("gcs: {e}");
@@ -146,9 +150,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     count += 1;
                 }
                 None => {
-                    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-                    while let Some(line) = lines.next_line().await.map_err(Error::Io)? {
-                        client.multicast(&groups, order, line.into_bytes()).await?;
+                    let mut input = tokio::io::BufReader::new(tokio::io::stdin());
+                    while let Some(line) = read_line(&mut input).await.map_err(Error::Io)? {
+                        client.multicast(&groups, order, line).await?;
                         count += 1;
                     }
                 }
@@ -185,8 +189,20 @@ async fn session(
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).map_err(Error::Io)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Io)?;
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    // Lines come through a channel from their own task: receiving from a channel is cancel-safe
+    // inside select!, reading a line directly is not (a half-read line would be lost).
+    let (line_tx, mut line_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
     let mut stdin_open = send.is_some();
+    if stdin_open {
+        tokio::spawn(async move {
+            let mut input = tokio::io::BufReader::new(tokio::io::stdin());
+            while let Ok(Some(line)) = read_line(&mut input).await {
+                if line_tx.send(line).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
     loop {
         tokio::select! {
             _ = term.recv() => break,
@@ -196,10 +212,10 @@ async fn session(
                 Err(e) if !e.is_fatal() => eprintln!("gcs: {e}"),
                 Err(e) => return Err(e.into()),
             },
-            line = lines.next_line(), if stdin_open => match line {
-                Ok(Some(line)) => {
+            line = line_rx.recv(), if stdin_open => match line {
+                Some(line) => {
                     if let Some((groups, order)) = &send {
-                        match client.multicast(groups, *order, line.into_bytes()).await {
+                        match client.multicast(groups, *order, line).await {
                             Ok(()) => {}
                             Err(e) if !e.is_fatal() => eprintln!("gcs: {e}"),
                             Err(e) => return Err(e.into()),
@@ -207,9 +223,27 @@ async fn session(
                     }
                 }
                 // End of input ends sending, not the session.
-                Ok(None) | Err(_) => stdin_open = false,
+                None => stdin_open = false,
             },
         }
     }
     Ok(())
+}
+
+/// One line of input as bytes, without its line ending; `None` at end of input. Lines need not be
+/// UTF-8: a message is bytes.
+async fn read_line(
+    input: &mut tokio::io::BufReader<tokio::io::Stdin>,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut buf = Vec::new();
+    if input.read_until(b'\n', &mut buf).await? == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+    }
+    Ok(Some(buf))
 }

@@ -50,9 +50,8 @@ impl Printer {
             match std::str::from_utf8(&m.payload) {
                 Ok(text) => obj["data"] = Value::from(text),
                 Err(_) => {
-                    obj["data_b64"] = Value::from(
-                        base64::engine::general_purpose::STANDARD.encode(&m.payload),
-                    )
+                    obj["data_b64"] =
+                        Value::from(base64::engine::general_purpose::STANDARD.encode(&m.payload))
                 }
             }
             self.line(&obj.to_string())
@@ -117,7 +116,11 @@ impl Printer {
             self.line(&format!(
                 "daemon view #{}{}: [{}]",
                 v.view_id,
-                if v.primary { " (primary)" } else { " (not primary)" },
+                if v.primary {
+                    " (primary)"
+                } else {
+                    " (not primary)"
+                },
                 v.members.join(", ")
             ))
         }
@@ -155,18 +158,32 @@ impl Printer {
         t.push_str(&format!(
             "view       #{} {} [{}]\n",
             s.daemon_view.view_id,
-            if s.daemon_view.primary { "primary" } else { "not primary" },
+            if s.daemon_view.primary {
+                "primary"
+            } else {
+                "not primary"
+            },
             s.daemon_view.members.join(", ")
         ));
         t.push_str(&format!("clients    {}\n", s.clients.len()));
         for c in &s.clients {
-            t.push_str(&format!("  {:<32} groups: {}\n", c.name, c.groups.join(",")));
+            t.push_str(&format!(
+                "  {:<32} groups: {}\n",
+                c.name,
+                c.groups.join(",")
+            ));
         }
         t.push_str(&format!("groups     {}\n", s.groups.len()));
         if !s.groups.is_empty() {
-            t.push_str(&format!("  {:<32} {:>8} {:>10}\n", "GROUP", "MEMBERS", "VIEW"));
+            t.push_str(&format!(
+                "  {:<32} {:>8} {:>10}\n",
+                "GROUP", "MEMBERS", "VIEW"
+            ));
             for g in &s.groups {
-                t.push_str(&format!("  {:<32} {:>8} {:>10}\n", g.name, g.members, g.view_id));
+                t.push_str(&format!(
+                    "  {:<32} {:>8} {:>10}\n",
+                    g.name, g.members, g.view_id
+                ));
             }
         }
         t.push_str("counters\n");
