@@ -616,3 +616,6 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,7 +12,7 @@ use tokio::io::AsyncBufReadExt;
 
 /// gcs — talk to process groups through the local gcsd.
 #[derive(Debug, Parser)]
-#[command(name = "gcs", version, about, long_about = None)]
+#[command(name = "gcs", version)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -26,7 +26,7 @@ struct Global {
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
     /// The client name to ask for; the private name is NAME#daemon [default: one the daemon picks].
-    #[arg(long, global = true, value_name = "NAME", default_value = "")]
+    #[arg(long, global = true, value_name = "NAME", default_value = "", hide_default_value = true)]
     name: String,
     /// Print one JSON object per line (see gcs(1) for the fields).
     #[arg(long, global = true)]
