@@ -21,7 +21,10 @@ async fn main() -> anyhow::Result<()> {
 
     let mut client = Client::connect(&name).await?;
     client.join(&room).await?;
-    println!("* you are {} in '{room}'; /who lists the room, /quit leaves", client.private_name());
+    println!(
+        "* you are {} in '{room}'; /who lists the room, /quit leaves",
+        client.private_name()
+    );
 
     // Typed lines arrive through a channel so waiting for them never loses a half-read line.
     let (tx, mut lines) = tokio::sync::mpsc::channel::<String>(16);

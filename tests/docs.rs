@@ -8,7 +8,10 @@ fn long_flags(help: &str) -> Vec<String> {
     let mut flags: Vec<String> = help
         .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
         .filter(|w| w.starts_with("--") && w.len() > 2)
-        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_string())
+        .map(|w| {
+            w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_string()
+        })
         .collect();
     flags.sort();
     flags.dedup();
@@ -16,7 +19,11 @@ fn long_flags(help: &str) -> Vec<String> {
 }
 
 fn help(binary: &str, args: &[&str]) -> String {
-    let out = Command::new(bin(binary)).args(args).arg("--help").output().unwrap();
+    let out = Command::new(bin(binary))
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
 }
@@ -32,11 +39,17 @@ fn every_option_in_help_is_in_the_manual() {
     let gcs1 = page("gcs.1");
     for cmd in [&[][..], &["join"], &["send"], &["watch"], &["status"]] {
         for flag in long_flags(&help("gcs", cmd)) {
-            assert!(gcs1.contains(&flag), "gcs.1 does not document {flag} ({cmd:?})");
+            assert!(
+                gcs1.contains(&flag),
+                "gcs.1 does not document {flag} ({cmd:?})"
+            );
         }
     }
     for sub in ["join", "send", "watch", "status"] {
-        assert!(gcs1.contains(&format!(".B {sub}")), "gcs.1 lacks the {sub} command");
+        assert!(
+            gcs1.contains(&format!(".B {sub}")),
+            "gcs.1 lacks the {sub} command"
+        );
     }
     let gcsd8 = page("gcsd.8");
     let flags = long_flags(&help("gcsd", &[]));
@@ -65,7 +78,10 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
         "hello_timeout_ms",
     ];
     for key in keys {
-        assert!(toml5.contains(&format!(".BR {key} ")), "gcsd.toml.5 lacks {key}");
+        assert!(
+            toml5.contains(&format!(".BR {key} ")),
+            "gcsd.toml.5 lacks {key}"
+        );
     }
     // The example in the manual is a configuration the daemon accepts.
     let example = toml5
@@ -76,7 +92,11 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("example.toml");
     let sock = dir.path().join("s.sock");
-    std::fs::write(&path, example.replace("/run/gcs/gcsd.sock", sock.to_str().unwrap())).unwrap();
+    std::fs::write(
+        &path,
+        example.replace("/run/gcs/gcsd.sock", sock.to_str().unwrap()),
+    )
+    .unwrap();
     let mut child = Command::new(bin("gcsd"))
         .arg("--config")
         .arg(&path)
@@ -97,5 +117,9 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
     }
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
-    assert!(up, "the manual's example was refused: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        up,
+        "the manual's example was refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

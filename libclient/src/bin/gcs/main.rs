@@ -26,7 +26,13 @@ struct Global {
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
     /// The client name to ask for; the private name is NAME#daemon [default: one the daemon picks].
-    #[arg(long, global = true, value_name = "NAME", default_value = "", hide_default_value = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        default_value = "",
+        hide_default_value = true
+    )]
     name: String,
     /// Print one JSON object per line (see gcs(1) for the fields).
     #[arg(long, global = true)]
