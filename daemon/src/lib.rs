@@ -12,6 +12,8 @@
 //! - [`driver`]: the tokio task that feeds the core and carries out its outputs.
 //! - [`config`]: the TOML file and flags.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod core;
 pub mod driver;

@@ -30,6 +30,8 @@
 //! The crate also holds the client wire protocol ([`wire`]), which the daemon depends on, and the
 //! `gcs` command-line tool.
 
+#![warn(missing_docs)]
+
 mod client;
 mod error;
 pub mod names;
