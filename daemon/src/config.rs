@@ -8,6 +8,7 @@ use gcs::names;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The UDP port a daemon listens on when none is configured.
 pub const DEFAULT_PORT: u16 = 4804;
@@ -55,6 +56,37 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Protocol settings; each has a key under `[protocol]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProtocolConfig {
+    /// Largest datagram sent, in bytes (`max_datagram`). The default fits an Ethernet frame
+    /// unfragmented; loopback and jumbo-frame networks carry more per datagram with larger ones.
+    pub max_datagram: usize,
+    /// Bytes of this daemon's messages that may be unstable before its clients' sends wait
+    /// (`send_window_bytes`).
+    pub send_window_bytes: usize,
+    /// How often an idle daemon sends a heartbeat, in ms (`heartbeat_ms`).
+    pub heartbeat_ms: u64,
+    /// How often missing data is asked for again while anything is unfinished, in ms
+    /// (`retransmit_ms`).
+    pub retransmit_ms: u64,
+    /// How often a hello is repeated while the peers have not all answered, in ms (`hello_ms`).
+    pub hello_ms: u64,
+}
+
+impl Default for ProtocolConfig {
+    fn default() -> Self {
+        ProtocolConfig {
+            max_datagram: 1472,
+            send_window_bytes: 4 * 1024 * 1024,
+            heartbeat_ms: 100,
+            retransmit_ms: 5,
+            hello_ms: 100,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -74,6 +106,8 @@ pub struct Config {
     pub log_level: Option<String>,
     /// Limits (`[limits]`).
     pub limits: LimitsConfig,
+    /// Protocol settings (`[protocol]`).
+    pub protocol: ProtocolConfig,
 }
 
 /// The file's shape: every key optional, unknown keys refused.
@@ -89,6 +123,8 @@ struct FileConfig {
     log_level: Option<String>,
     #[serde(default)]
     limits: LimitsConfig,
+    #[serde(default)]
+    protocol: ProtocolConfig,
 }
 
 /// Values given on the command line; each overrides the file.
@@ -231,6 +267,8 @@ impl Config {
         }
         let limits = file.limits;
         validate_limits(&limits)?;
+        let protocol = file.protocol;
+        validate_protocol(&protocol, cluster.len(), peers.len() + 1)?;
         Ok(Config {
             name,
             cluster,
@@ -240,6 +278,7 @@ impl Config {
             peers,
             log_level,
             limits,
+            protocol,
         })
     }
 
@@ -252,6 +291,14 @@ impl Config {
             max_group_name: self.limits.max_group_name,
             max_groups_per_client: self.limits.max_groups_per_client,
             max_clients: self.limits.max_clients,
+            cluster: self.cluster.clone(),
+            listen: self.listen,
+            peers: self.peers.clone(),
+            max_datagram: self.protocol.max_datagram,
+            send_window: self.protocol.send_window_bytes,
+            heartbeat: Duration::from_millis(self.protocol.heartbeat_ms),
+            retransmit: Duration::from_millis(self.protocol.retransmit_ms),
+            hello: Duration::from_millis(self.protocol.hello_ms),
         }
     }
 
@@ -302,6 +349,45 @@ fn validate_limits(l: &LimitsConfig) -> Result<(), ConfigError> {
             "limits.hello_timeout_ms",
             "must be between 1 and 3600000",
         ));
+    }
+    Ok(())
+}
+
+fn validate_protocol(
+    p: &ProtocolConfig,
+    cluster_len: usize,
+    daemons: usize,
+) -> Result<(), ConfigError> {
+    if !(576..=65_507).contains(&p.max_datagram) {
+        return Err(invalid(
+            "protocol.max_datagram",
+            "must be between 576 and 65507 bytes",
+        ));
+    }
+    let body = crate::core::max_chunk_body(p.max_datagram, cluster_len, daemons);
+    if body < 256 {
+        return Err(invalid(
+            "protocol.max_datagram",
+            format!(
+                "{} bytes leave only {body} bytes of data per datagram for {daemons} daemons; raise it",
+                p.max_datagram
+            ),
+        ));
+    }
+    if p.send_window_bytes < 64 * 1024 || p.send_window_bytes > 1 << 30 {
+        return Err(invalid(
+            "protocol.send_window_bytes",
+            "must be between 65536 and 1073741824",
+        ));
+    }
+    for (key, v) in [
+        ("protocol.heartbeat_ms", p.heartbeat_ms),
+        ("protocol.retransmit_ms", p.retransmit_ms),
+        ("protocol.hello_ms", p.hello_ms),
+    ] {
+        if v == 0 || v > 60_000 {
+            return Err(invalid(key, "must be between 1 and 60000"));
+        }
     }
     Ok(())
 }

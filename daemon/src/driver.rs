@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::core::{ClientId, Core, Departure, Output, Time};
 use crate::ipc::{self, SessionHandle, SessionInput, SessionLimits, SocketFile};
 use crate::net;
+use bytes::BytesMut;
 use gcs::wire::{self, ErrorCode, ErrorInfo, Response};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -22,6 +23,12 @@ use tokio_util::task::TaskTracker;
 /// Connections accepted beyond `limits.max_clients` before the hello can refuse them politely;
 /// past this, new connections get the refusal at once and are closed.
 const PENDING_CONNECTION_SLACK: usize = 64;
+
+/// Datagrams or client requests taken in one go before the core's outputs are sent.
+const BATCH: usize = 64;
+
+/// Receive buffer allocation; datagrams are split off it without copying.
+const RECV_BUFFER: usize = 256 * 1024;
 
 /// How long shutdown waits for queued frames to reach clients.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
@@ -40,9 +47,6 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
-    /// The configuration asks for something this daemon does not do.
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 /// A daemon whose sockets are bound, ready to run.
@@ -57,12 +61,6 @@ pub struct Daemon {
 impl Daemon {
     /// Claims the Unix socket and the UDP address. Must run inside a tokio runtime.
     pub fn bind(config: Config) -> Result<Daemon, StartError> {
-        if let Some(peer) = config.peers.first() {
-            return Err(StartError::Unsupported(format!(
-                "`peers` names {peer}, but this gcsd release runs a one-daemon cluster; \
-                 remove the peers (and --peer flags) to start"
-            )));
-        }
         let (listener, socket_file) = ipc::socket_file::bind(&config.socket, config.socket_mode)?;
         let udp = net::bind(config.listen).map_err(|source| StartError::Udp {
             addr: config.listen,
@@ -107,23 +105,50 @@ impl Daemon {
         let mut state = Dispatch {
             sessions: BTreeMap::new(),
         };
-        let mut buf = vec![0u8; net::MAX_DATAGRAM];
+        let mut buf = BytesMut::with_capacity(RECV_BUFFER);
         tracing::info!(
             name = %config.name,
             socket = %config.socket.display(),
             udp = %udp.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            peers = ?config.peers,
             "gcsd ready"
         );
         tokio::pin!(shutdown);
         loop {
             let deadline = core.poll_timeout().map(|t| clock.instant(t));
+            let accepting = core.accepts_client_input();
+            if buf.capacity() < net::MAX_DATAGRAM {
+                buf.reserve(RECV_BUFFER);
+            }
             tokio::select! {
+                biased;
                 _ = &mut shutdown => break,
-                Some(input) = inputs_rx.recv() => {
-                    let now = clock.now();
-                    match input {
-                        SessionInput::Request(id, req) => core.handle_request(now, id, req),
-                        SessionInput::Departed(id, why) => core.handle_departure(now, id, why),
+                // Daemon traffic first: acknowledgements and heartbeats never wait behind clients.
+                received = udp.recv_buf_from(&mut buf) => {
+                    if let Ok((_, from)) = received {
+                        core.handle_datagram(clock.now(), from, buf.split().freeze());
+                    }
+                    // Take in what else has arrived before answering, so acknowledgements batch.
+                    for _ in 0..BATCH {
+                        if buf.capacity() < net::MAX_DATAGRAM {
+                            buf.reserve(RECV_BUFFER);
+                        }
+                        match udp.try_recv_buf_from(&mut buf) {
+                            Ok((_, from)) => core.handle_datagram(clock.now(), from, buf.split().freeze()),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(input) = inputs_rx.recv(), if accepting => {
+                    state.take_input(&mut core, &clock, input);
+                    for _ in 0..BATCH {
+                        if !core.accepts_client_input() {
+                            break;
+                        }
+                        match inputs_rx.try_recv() {
+                            Ok(input) => state.take_input(&mut core, &clock, input),
+                            Err(_) => break,
+                        }
                     }
                 }
                 accepted = listener.accept() => match accepted {
@@ -142,18 +167,13 @@ impl Daemon {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                received = udp.recv_from(&mut buf) => {
-                    if let Ok((n, from)) = received {
-                        core.handle_datagram(clock.now(), from, &buf[..n]);
-                    }
-                }
                 _ = sleep_until(deadline), if deadline.is_some() => core.handle_timeout(clock.now()),
             }
-            state.drain(&mut core, &clock);
+            state.drain(&mut core, &clock, &udp).await;
         }
         tracing::info!("shutting down: telling clients");
         core.handle_shutdown(clock.now());
-        state.drain(&mut core, &clock);
+        state.drain(&mut core, &clock, &udp).await;
         drop(listener);
         drop(socket_file);
         tasks.close();
@@ -174,8 +194,16 @@ struct Dispatch {
 }
 
 impl Dispatch {
+    fn take_input(&mut self, core: &mut Core, clock: &Clock, input: SessionInput) {
+        let now = clock.now();
+        match input {
+            SessionInput::Request(id, req) => core.handle_request(now, id, req),
+            SessionInput::Departed(id, why) => core.handle_departure(now, id, why),
+        }
+    }
+
     /// Carries out every output of the core, feeding queue overflows back to it until it is quiet.
-    fn drain(&mut self, core: &mut Core, clock: &Clock) {
+    async fn drain(&mut self, core: &mut Core, clock: &Clock, udp: &UdpSocket) {
         loop {
             let mut overflowed = Vec::new();
             while let Some(out) = core.poll_output() {
@@ -202,6 +230,11 @@ impl Dispatch {
                             s.cancel.cancel();
                         }
                     }
+                    Output::Transmit { to, bytes } => {
+                        for addr in to {
+                            transmit(udp, &bytes, addr).await;
+                        }
+                    }
                 }
             }
             if overflowed.is_empty() {
@@ -211,6 +244,20 @@ impl Dispatch {
                 core.handle_departure(clock.now(), id, Departure::Overflow);
             }
         }
+    }
+}
+
+/// Sends a datagram without waiting unless the socket buffer is full. Errors are not fatal: a
+/// lost datagram is what the protocol's retransmission is for.
+async fn transmit(udp: &UdpSocket, bytes: &[u8], addr: SocketAddr) {
+    match udp.try_send_to(bytes, addr) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            if let Err(e) = udp.send_to(bytes, addr).await {
+                tracing::debug!(%addr, error = %e, "sending a datagram failed");
+            }
+        }
+        Err(e) => tracing::debug!(%addr, error = %e, "sending a datagram failed"),
     }
 }
 

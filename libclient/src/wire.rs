@@ -269,8 +269,9 @@ pub struct GroupInfo {
     pub view_id: u64,
 }
 
-/// Counters a daemon keeps since it started.
+/// Counters a daemon keeps since it started. New counters may be added in later releases.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
 pub struct Counters {
     /// Sessions that completed the hello.
     pub sessions_opened: u64,
@@ -290,8 +291,17 @@ pub struct Counters {
     pub requests_refused: u64,
     /// Group views delivered to local clients (one per receiver).
     pub views_delivered: u64,
-    /// Datagrams dropped: malformed, foreign, or from an unknown daemon.
+    /// Datagrams received from the network.
+    pub datagrams_received: u64,
+    /// Datagrams dropped: malformed, foreign, of another cluster or version, from an unknown
+    /// daemon, or arriving before the view formed.
     pub datagrams_dropped: u64,
+    /// Chunks received twice (retransmissions that crossed, duplicated datagrams) and dropped.
+    pub duplicates_dropped: u64,
+    /// Requests for missing chunks sent to other daemons.
+    pub nacks_sent: u64,
+    /// Chunks sent again in answer to other daemons' requests.
+    pub retransmissions: u64,
 }
 
 /// What the status request returns.

@@ -73,6 +73,11 @@ impl Sessions {
         self.names.contains_key(private_name)
     }
 
+    /// The welcomed client of this daemon called `private_name`, if connected.
+    pub fn client_named(&self, private_name: &str) -> Option<ClientId> {
+        self.names.get(private_name).copied()
+    }
+
     /// How many sessions have been welcomed and are still open.
     pub fn ready_count(&self) -> usize {
         self.ready

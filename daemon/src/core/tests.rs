@@ -2,17 +2,20 @@
 
 use super::*;
 use bytes::Bytes;
-use gcs::wire::GroupView;
+use gcs::wire::{
+    GroupView, Limits, Message, Reason, RequestId, Response, WatchTarget, HELLO_MAGIC,
+    PROTOCOL_VERSION,
+};
 use gcs::Order;
 
 fn config() -> CoreConfig {
     CoreConfig {
-        daemon_name: "h".into(),
         version: "test".into(),
         max_message_size: 100,
         max_group_name: 16,
         max_groups_per_client: 2,
         max_clients: 3,
+        ..CoreConfig::single("h")
     }
 }
 

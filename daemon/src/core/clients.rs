@@ -1,0 +1,480 @@
+//! The client side of the core: hellos, requests, and delivering ordered items to local clients.
+//!
+//! Owns the rules of a session: names, limits, what each request does and what it is answered
+//! with. Joins, leaves and multicasts become items handed to the cluster layer (`submit`); a join
+//! or leave is answered only once its item is delivered, so the client's next event is the view
+//! that includes (or no longer includes) it. It never orders anything itself.
+
+use super::packet::Item;
+use super::{ClientId, Core, Delivery, Session};
+use gcs::names;
+use gcs::wire::{
+    ErrorCode, ErrorInfo, GroupView, Limits, Message, Reason, Request, RequestId, Response,
+    WatchTarget, HELLO_MAGIC, PROTOCOL_VERSION,
+};
+use std::collections::BTreeSet;
+
+impl Core {
+    pub(super) fn on_hello(&mut self, client: ClientId, request: Request) {
+        let Request::Hello {
+            magic,
+            version,
+            name,
+        } = request
+        else {
+            self.counters.sessions_bad_input += 1;
+            return self.close(
+                client,
+                Some(ErrorInfo::new(
+                    ErrorCode::NotHello,
+                    "the first frame of a session must be a hello",
+                )),
+            );
+        };
+        if magic != HELLO_MAGIC {
+            self.counters.sessions_bad_input += 1;
+            return self.close(
+                client,
+                Some(ErrorInfo::new(
+                    ErrorCode::NotHello,
+                    "this is a gcsd socket; the hello did not come from a gcs client",
+                )),
+            );
+        }
+        if let Some(error) = self.check_hello(version, &name) {
+            self.counters.sessions_refused += 1;
+            return self.close(client, Some(error));
+        }
+        let private_name = self.private_name(client, &name);
+        self.sessions.welcome(client, private_name.clone());
+        self.counters.sessions_opened += 1;
+        self.send(
+            client,
+            Response::Welcome {
+                version: PROTOCOL_VERSION,
+                private_name,
+                daemon: self.config.daemon_name.clone(),
+                limits: Limits {
+                    max_message_size: self.config.max_message_size as u64,
+                    max_group_name: self.config.max_group_name as u64,
+                    max_groups_per_client: self.config.max_groups_per_client as u64,
+                },
+            },
+        );
+    }
+
+    fn check_hello(&self, version: u32, name: &str) -> Option<ErrorInfo> {
+        if version != PROTOCOL_VERSION {
+            return Some(ErrorInfo::new(
+                ErrorCode::Version,
+                format!(
+                    "the client speaks protocol version {version}, this gcsd speaks \
+                     {PROTOCOL_VERSION}; use a client library of the daemon's release"
+                ),
+            ));
+        }
+        if let Err(e) = names::check_client_name(name) {
+            return Some(ErrorInfo::new(ErrorCode::BadName, e));
+        }
+        if self.sessions.ready_count() >= self.config.max_clients {
+            return Some(ErrorInfo::new(
+                ErrorCode::TooManyClients,
+                format!(
+                    "gcsd already serves {} clients (limits.max_clients)",
+                    self.config.max_clients
+                ),
+            ));
+        }
+        if !name.is_empty() {
+            let private = format!("{name}#{}", self.config.daemon_name);
+            if self.sessions.name_taken(&private) {
+                return Some(ErrorInfo::new(
+                    ErrorCode::NameTaken,
+                    format!(
+                        "another client of this daemon is already called '{private}'; \
+                         pick another name"
+                    ),
+                ));
+            }
+        }
+        None
+    }
+
+    /// The private name for a hello's `name`; an empty name gets one made from the client id.
+    fn private_name(&self, client: ClientId, name: &str) -> String {
+        let daemon = &self.config.daemon_name;
+        if !name.is_empty() {
+            return format!("{name}#{daemon}");
+        }
+        let mut n = client.0;
+        loop {
+            let candidate = format!("c{n}#{daemon}");
+            if !self.sessions.name_taken(&candidate) {
+                return candidate;
+            }
+            n += 1;
+        }
+    }
+
+    pub(super) fn on_ready_request(&mut self, client: ClientId, request: Request) {
+        match request {
+            Request::Hello { .. } => {
+                self.counters.sessions_bad_input += 1;
+                self.close(
+                    client,
+                    Some(ErrorInfo::new(
+                        ErrorCode::Unexpected,
+                        "a session sends exactly one hello",
+                    )),
+                );
+            }
+            Request::Join { id, group } => self.on_join(client, id, group),
+            Request::Leave { id, group } => self.on_leave(client, id, group),
+            Request::Multicast {
+                id,
+                groups,
+                order,
+                payload,
+            } => self.on_multicast(client, id, groups, order, payload),
+            Request::Watch { id, target } => self.on_watch(client, id, target),
+            Request::Unwatch { id, target } => self.on_unwatch(client, id, target),
+            Request::Status { id } => {
+                let status = Box::new(self.status(self.now));
+                self.send(client, Response::Status { id, status });
+            }
+            // Every earlier request of this client has been taken into its daemon's stream.
+            Request::Sync { id } => self.send(client, Response::Ok { id }),
+        }
+    }
+
+    fn on_join(&mut self, client: ClientId, id: RequestId, group: String) {
+        if let Err(e) = self.check_group(&group) {
+            return self.refuse(client, id, e);
+        }
+        let Some(member) = self.sessions.member(client) else {
+            return;
+        };
+        let name = member.private_name.clone();
+        let key = (group.clone(), name.clone());
+        if member.groups.contains(&group) || self.pending_joins.contains_key(&key) {
+            let e = ErrorInfo::new(
+                ErrorCode::AlreadyMember,
+                format!("the client is already a member of '{group}'"),
+            );
+            return self.refuse(client, id, e);
+        }
+        let joining = self
+            .pending_joins
+            .values()
+            .filter(|(c, _)| *c == client)
+            .count();
+        if member.groups.len() + joining >= self.config.max_groups_per_client {
+            let e = ErrorInfo::new(
+                ErrorCode::TooManyGroups,
+                format!(
+                    "the client is already in {} groups (limits.max_groups_per_client)",
+                    self.config.max_groups_per_client
+                ),
+            );
+            return self.refuse(client, id, e);
+        }
+        self.pending_joins.insert(key, (client, id));
+        self.submit(Item::Join {
+            group,
+            member: name,
+        });
+    }
+
+    fn on_leave(&mut self, client: ClientId, id: RequestId, group: String) {
+        let Some(member) = self.sessions.member(client) else {
+            return;
+        };
+        let key = (group.clone(), member.private_name.clone());
+        if !member.groups.contains(&group) || self.pending_leaves.contains_key(&key) {
+            let e = ErrorInfo::new(
+                ErrorCode::NotMember,
+                format!("the client is not a member of '{group}'"),
+            );
+            return self.refuse(client, id, e);
+        }
+        let name = key.1.clone();
+        self.pending_leaves.insert(key, (client, id));
+        self.submit(Item::Leave {
+            group,
+            member: name,
+            reason: Reason::Leave,
+        });
+    }
+
+    fn on_multicast(
+        &mut self,
+        client: ClientId,
+        id: RequestId,
+        mut groups: Vec<String>,
+        order: gcs::Order,
+        payload: bytes::Bytes,
+    ) {
+        if groups.is_empty() {
+            let e = ErrorInfo::new(ErrorCode::BadGroup, "a multicast needs at least one group");
+            return self.refuse(client, id, e);
+        }
+        for g in &groups {
+            if let Err(e) = self.check_group(g) {
+                return self.refuse(client, id, e);
+            }
+        }
+        if payload.len() > self.config.max_message_size {
+            let e = ErrorInfo::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "message of {} bytes is larger than the limit of {} bytes \
+                     (limits.max_message_size)",
+                    payload.len(),
+                    self.config.max_message_size
+                ),
+            );
+            return self.refuse(client, id, e);
+        }
+        let Some(sender) = self.sessions.member(client).map(|m| m.private_name.clone()) else {
+            return;
+        };
+        // A group named twice is one destination: receivers get the message once either way.
+        let mut seen = BTreeSet::new();
+        groups.retain(|g| seen.insert(g.clone()));
+        self.counters.messages_sent += 1;
+        self.counters.bytes_sent += payload.len() as u64;
+        self.submit(Item::Multicast {
+            order,
+            groups,
+            sender,
+            payload,
+        });
+    }
+
+    fn on_watch(&mut self, client: ClientId, id: RequestId, target: WatchTarget) {
+        match target {
+            WatchTarget::Group(group) => {
+                if let Err(e) = self.check_group(&group) {
+                    return self.refuse(client, id, e);
+                }
+                let limit = self.config.max_groups_per_client;
+                let Some(m) = self.sessions.member_mut(client) else {
+                    return;
+                };
+                if m.watching.len() >= limit && !m.watching.contains(&group) {
+                    let e = ErrorInfo::new(
+                        ErrorCode::TooManyGroups,
+                        format!(
+                            "the client already watches {limit} groups (limits.max_groups_per_client)"
+                        ),
+                    );
+                    return self.refuse(client, id, e);
+                }
+                m.watching.insert(group.clone());
+                let current = self.groups.watch(&group, client);
+                self.send(client, Response::Ok { id });
+                if let Some(view) = current {
+                    self.counters.views_delivered += 1;
+                    self.send(client, Response::View(view));
+                }
+            }
+            WatchTarget::Daemons => {
+                if let Some(m) = self.sessions.member_mut(client) {
+                    m.watching_daemons = true;
+                }
+                self.daemon_watchers.insert(client);
+                self.send(client, Response::Ok { id });
+                self.send(client, Response::DaemonView(self.daemon_view()));
+            }
+        }
+    }
+
+    fn on_unwatch(&mut self, client: ClientId, id: RequestId, target: WatchTarget) {
+        let Some(m) = self.sessions.member_mut(client) else {
+            return;
+        };
+        let was_watching = match &target {
+            WatchTarget::Group(group) => m.watching.remove(group),
+            WatchTarget::Daemons => std::mem::take(&mut m.watching_daemons),
+        };
+        match &target {
+            WatchTarget::Group(group) => {
+                self.groups.unwatch(group, client);
+            }
+            WatchTarget::Daemons => {
+                self.daemon_watchers.remove(&client);
+            }
+        }
+        if was_watching {
+            self.send(client, Response::Ok { id });
+        } else {
+            let e = ErrorInfo::new(ErrorCode::NotWatching, "the client was not watching that");
+            self.refuse(client, id, e);
+        }
+    }
+
+    // ---- delivery of ordered items to local clients ----
+
+    /// Carries out one delivered item: a message to the local members of its groups, or a group
+    /// operation that changes a view.
+    pub(super) fn apply(&mut self, delivery: Delivery) {
+        match delivery.item {
+            Item::Multicast {
+                order,
+                groups,
+                sender,
+                payload,
+            } => {
+                let mut to = BTreeSet::new();
+                for g in &groups {
+                    to.extend(self.groups.local_members(g));
+                }
+                if to.is_empty() {
+                    return;
+                }
+                self.counters.messages_delivered += to.len() as u64;
+                self.outputs.push_back(super::Output::Send {
+                    to: to.into_iter().collect(),
+                    response: Response::Message(Message {
+                        groups,
+                        sender,
+                        order,
+                        payload,
+                    }),
+                });
+            }
+            Item::Join { group, member } => {
+                let local = self.sessions.client_named(&member);
+                let pending = self.pending_joins.remove(&(group.clone(), member.clone()));
+                match self.groups.join(&group, &member, local) {
+                    Ok(view) => {
+                        if let Some(c) = local {
+                            if let Some(m) = self.sessions.member_mut(c) {
+                                m.groups.insert(group.clone());
+                            }
+                        }
+                        self.deliver_view(view);
+                        if let Some((c, id)) = pending {
+                            self.send(c, Response::Ok { id });
+                        }
+                    }
+                    Err(_) => {
+                        if let Some((c, id)) = pending {
+                            let e = ErrorInfo::new(
+                                ErrorCode::AlreadyMember,
+                                format!("the client is already a member of '{group}'"),
+                            );
+                            self.refuse(c, id, e);
+                        }
+                    }
+                }
+            }
+            Item::Leave {
+                group,
+                member,
+                reason,
+            } => {
+                let pending = self.pending_leaves.remove(&(group.clone(), member.clone()));
+                if let Ok(view) = self.groups.leave(&group, &member, reason) {
+                    if let Some(c) = self.sessions.client_named(&member) {
+                        if let Some(m) = self.sessions.member_mut(c) {
+                            m.groups.remove(&group);
+                        }
+                    }
+                    self.deliver_view(view);
+                }
+                if let Some((c, id)) = pending {
+                    self.send(c, Response::Ok { id });
+                }
+            }
+        }
+    }
+
+    pub(super) fn deliver_view(&mut self, view: GroupView) {
+        let to = self.groups.view_audience(&view.group);
+        if to.is_empty() {
+            return;
+        }
+        self.counters.views_delivered += to.len() as u64;
+        self.outputs.push_back(super::Output::Send {
+            to: to.into_iter().collect(),
+            response: Response::View(view),
+        });
+    }
+
+    /// Tells every daemon watcher about the current daemon view.
+    pub(super) fn announce_daemon_view(&mut self) {
+        if self.daemon_watchers.is_empty() {
+            return;
+        }
+        self.outputs.push_back(super::Output::Send {
+            to: self.daemon_watchers.iter().copied().collect(),
+            response: Response::DaemonView(self.daemon_view()),
+        });
+    }
+
+    // ---- helpers ----
+
+    fn check_group(&self, group: &str) -> Result<(), ErrorInfo> {
+        names::check_group_name(group, self.config.max_group_name)
+            .map_err(|e| ErrorInfo::new(ErrorCode::BadGroup, e))
+    }
+
+    pub(super) fn refuse(&mut self, client: ClientId, id: RequestId, error: ErrorInfo) {
+        self.counters.requests_refused += 1;
+        self.send(client, Response::Failed { id, error });
+    }
+
+    pub(super) fn send(&mut self, client: ClientId, response: Response) {
+        self.outputs.push_back(super::Output::Send {
+            to: vec![client],
+            response,
+        });
+    }
+
+    /// Ends the session of `client`: it leaves its groups (reason `disconnect`, ordered like any
+    /// leave), stops watching, and the driver is told to close the connection.
+    pub(super) fn close(&mut self, client: ClientId, error: Option<ErrorInfo>) {
+        let Some(session) = self.sessions.close(client) else {
+            return;
+        };
+        self.outputs
+            .push_back(super::Output::Close { client, error });
+        self.daemon_watchers.remove(&client);
+        let Session::Ready(m) = session else {
+            return;
+        };
+        for group in &m.watching {
+            self.groups.unwatch(group, client);
+        }
+        // Groups it is in or joining, less those it is already leaving.
+        let mut groups = m.groups.clone();
+        let joining: Vec<(String, String)> = self
+            .pending_joins
+            .iter()
+            .filter(|(_, (c, _))| *c == client)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in joining {
+            self.pending_joins.remove(&key);
+            groups.insert(key.0);
+        }
+        let leaving: Vec<(String, String)> = self
+            .pending_leaves
+            .iter()
+            .filter(|(_, (c, _))| *c == client)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in leaving {
+            self.pending_leaves.remove(&key);
+            groups.remove(&key.0);
+        }
+        for group in groups {
+            self.submit(Item::Leave {
+                group,
+                member: m.private_name.clone(),
+                reason: Reason::Disconnect,
+            });
+        }
+    }
+}

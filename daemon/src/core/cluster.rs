@@ -1,0 +1,400 @@
+//! The cluster side of the core: items into this daemon's stream, datagrams in and out, timers.
+//!
+//! Owns the glue between the layers: stamping items (order), splitting them into chunks
+//! (reliable), packing chunks and acknowledgements into datagrams (packet), taking datagrams
+//! apart, forming the view (membership), asking for gaps and answering NACKs, and handing
+//! deliverable items to the client side (`apply`). It never reads a clock: `self.now` is the time
+//! of the input being handled.
+
+use super::membership::HelloOutcome;
+use super::packet::{self, Ack, Chunk, DatagramBuilder, Header, Item};
+use super::reliable::{Received, Streams};
+use super::{Cluster, Core, Orderer, Time};
+use bytes::Bytes;
+use std::net::SocketAddr;
+
+/// Retransmitted bytes sent in answer to one NACK at most, so one request cannot cause a burst.
+const RETRANSMIT_BUDGET: usize = 256 * 1024;
+
+/// Addresses remembered so a misbehaving peer is warned about once; more are not remembered.
+const MAX_WARNED: usize = 1024;
+
+/// Bytes a datagram header takes for a cluster name of `cluster_len` bytes.
+pub fn header_len(cluster_len: usize) -> usize {
+    4 + 1 + 1 + cluster_len.min(255) + 2 + 8
+}
+
+/// Bytes an acknowledgement takes in a view of `n` daemons.
+pub fn ack_len(n: usize) -> usize {
+    1 + 8 + 8 + 8 + 2 + 8 * n
+}
+
+/// The largest chunk body that fits in a datagram of `max_datagram` bytes beside the header and an
+/// acknowledgement, for a view of `n` daemons.
+pub fn max_chunk_body(max_datagram: usize, cluster_len: usize, n: usize) -> usize {
+    max_datagram
+        .saturating_sub(header_len(cluster_len) + ack_len(n) + packet::DATA_CHUNK_OVERHEAD)
+        .max(1)
+}
+
+impl Core {
+    /// Hands an item to this daemon's stream, or keeps it until the view forms.
+    pub(super) fn submit(&mut self, item: Item) {
+        if self.cluster.is_none() {
+            self.unsent_bytes += item_bytes(&item);
+            self.unsent.push_back(item);
+            return;
+        }
+        self.stamp_and_send(item);
+    }
+
+    fn stamp_and_send(&mut self, item: Item) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let n = c.view.len();
+        let max_body = max_chunk_body(self.config.max_datagram, self.config.cluster.len(), n);
+        let (ts, epoch) = c.orderer.stamp();
+        let chunks = c.streams.send(ts, epoch, &item, max_body);
+        let seq = chunks.last().map_or(0, |ch| ch.seq);
+        if n > 1 {
+            self.outgoing.extend(chunks);
+        } else {
+            // Alone in the view, this daemon's own copy makes every item stable at once.
+            c.streams.collect_garbage();
+        }
+        let mut out = Vec::new();
+        let me = c.view.me;
+        c.orderer.push(
+            Received {
+                origin: me,
+                seq,
+                ts,
+                epoch,
+                item,
+                early: false,
+            },
+            &mut out,
+        );
+        for d in out {
+            self.apply(d);
+        }
+    }
+
+    /// The view has formed: start the streams and send what waited for it.
+    pub(super) fn on_formed(&mut self) {
+        let Some(view) = self.membership.formed().cloned() else {
+            return;
+        };
+        let n = view.len();
+        tracing::info!(members = ?view.view.members, "daemon view formed");
+        self.cluster = Some(Cluster {
+            streams: Streams::new(view.me, n),
+            orderer: Orderer::new(view.me, n),
+            view,
+        });
+        self.ack_due = n > 1;
+        self.announce_daemon_view();
+        let unsent = std::mem::take(&mut self.unsent);
+        self.unsent_bytes = 0;
+        for item in unsent {
+            self.stamp_and_send(item);
+        }
+    }
+
+    pub(super) fn on_datagram(&mut self, from: SocketAddr, bytes: Bytes) {
+        self.counters.datagrams_received += 1;
+        let (header, chunks) = match packet::decode(bytes) {
+            Ok(x) => x,
+            Err(e) => return self.drop_datagram(from, &e.to_string()),
+        };
+        if header.cluster != self.config.cluster {
+            let why = format!(
+                "it belongs to cluster '{}', this daemon to '{}'",
+                header.cluster, self.config.cluster
+            );
+            return self.drop_datagram(from, &why);
+        }
+        let mut rest = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            match chunk {
+                Chunk::Hello {
+                    name,
+                    cluster_size,
+                    formed,
+                } => self.on_peer_hello(from, &name, cluster_size, formed),
+                other => rest.push(other),
+            }
+        }
+        if rest.is_empty() {
+            return;
+        }
+        let why = match &self.cluster {
+            None => Some("this daemon's view has not formed yet".to_string()),
+            Some(c) => match c.view.index_of(from) {
+                None => Some("the sender is not a member of the view".to_string()),
+                Some(i) if i != header.sender || header.view != c.view.view.view_id => {
+                    Some(format!(
+                        "it claims index {} in view {}, but the sender is {i} in view {}",
+                        header.sender, header.view, c.view.view.view_id
+                    ))
+                }
+                Some(_) => None,
+            },
+        };
+        if let Some(why) = why {
+            return self.drop_datagram(from, &why);
+        }
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let sender = header.sender;
+        let mut deliveries = Vec::new();
+        for chunk in rest {
+            match chunk {
+                Chunk::Data(d) => {
+                    c.orderer.observe(d.ts);
+                    let receipt = c.streams.receive(d);
+                    if receipt.new {
+                        self.ack_due = true;
+                    } else {
+                        self.counters.duplicates_dropped += 1;
+                    }
+                    self.counters.datagrams_dropped += receipt.undecodable;
+                    for r in receipt.items {
+                        c.orderer.push(r, &mut deliveries);
+                    }
+                }
+                Chunk::Ack(a) => {
+                    c.orderer.observe(a.clock);
+                    c.streams.on_ack(sender, &a);
+                }
+                Chunk::Nack { origin, ranges } => {
+                    let resend = c.streams.chunks_for(origin, &ranges, RETRANSMIT_BUDGET);
+                    self.counters.retransmissions += resend.len() as u64;
+                    self.unicast
+                        .entry(from)
+                        .or_default()
+                        .extend(resend.into_iter().map(Chunk::Data));
+                }
+                Chunk::Hello { .. } => {}
+            }
+        }
+        for d in deliveries {
+            self.apply(d);
+        }
+    }
+
+    fn on_peer_hello(&mut self, from: SocketAddr, name: &str, cluster_size: u16, formed: bool) {
+        match self.membership.on_hello(from, name, cluster_size) {
+            HelloOutcome::Rejected(why) => {
+                self.counters.datagrams_dropped += 1;
+                if self.warned.len() < MAX_WARNED && self.warned.insert(from) {
+                    tracing::warn!(%from, "ignoring a daemon: {why}");
+                }
+                return;
+            }
+            HelloOutcome::Accepted => {}
+        }
+        if self.cluster.is_none() && self.membership.formed().is_some() {
+            self.on_formed();
+        }
+        // A formed daemon stops sending hellos on its own, so it answers a peer still waiting.
+        // (An unformed one does not answer: its own hellos go out anyway, and two unformed
+        // daemons answering each other would never stop.)
+        if !formed && self.cluster.is_some() {
+            let hello = self.hello_chunk();
+            let queue = self.unicast.entry(from).or_default();
+            if !queue.iter().any(|c| matches!(c, Chunk::Hello { .. })) {
+                queue.push(hello);
+            }
+        }
+    }
+
+    fn hello_chunk(&self) -> Chunk {
+        Chunk::Hello {
+            name: self.config.daemon_name.clone(),
+            cluster_size: self.membership.cluster_size() as u16,
+            formed: self.cluster.is_some(),
+        }
+    }
+
+    fn drop_datagram(&mut self, from: SocketAddr, why: &str) {
+        self.counters.datagrams_dropped += 1;
+        tracing::debug!(%from, "dropped a datagram: {why}");
+    }
+
+    /// Everything due at `self.now`: deliveries that became possible, hellos, acknowledgements,
+    /// NACKs.
+    pub(super) fn service(&mut self) {
+        let now = self.now;
+        if self.cluster.is_none() {
+            if now >= self.next_hello {
+                let hello = self.hello_chunk();
+                for peer in self.membership.peer_addrs() {
+                    self.unicast.entry(peer).or_default().push(hello.clone());
+                }
+                self.next_hello = now + self.config.hello;
+            }
+            return;
+        }
+        self.deliver_ready();
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        if c.view.len() == 1 {
+            return;
+        }
+        if now >= self.next_heartbeat {
+            self.ack_due = true;
+        }
+        let busy = c.streams.busy() || c.orderer.busy();
+        if busy && now >= self.next_busy_ack {
+            self.ack_due = true;
+        }
+        for (origin, target, ranges) in c.streams.due_nacks(now, self.config.retransmit) {
+            let to = c.view.addrs[target as usize];
+            self.counters.nacks_sent += 1;
+            self.unicast
+                .entry(to)
+                .or_default()
+                .push(Chunk::Nack { origin, ranges });
+        }
+    }
+
+    /// Delivers every totally ordered item that has become deliverable.
+    fn deliver_ready(&mut self) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let before = c.orderer.epoch();
+        let mut out = Vec::new();
+        c.orderer.advance(&c.streams, &mut out);
+        if c.orderer.epoch() != before && c.view.len() > 1 {
+            // Other daemons wait to hear that this one moved to the new epoch.
+            self.ack_due = true;
+        }
+        for d in out {
+            self.apply(d);
+        }
+    }
+
+    /// The next time [`Core::service`] has something to do.
+    pub(super) fn next_deadline(&self) -> Option<Time> {
+        let Some(c) = &self.cluster else {
+            return (!self.membership.peer_addrs().is_empty()).then_some(self.next_hello);
+        };
+        if c.view.len() == 1 {
+            return None;
+        }
+        let mut t = self.next_heartbeat;
+        if c.streams.busy() || c.orderer.busy() {
+            t = t.min(self.next_busy_ack);
+        }
+        if let Some(n) = c.streams.next_nack() {
+            t = t.min(n);
+        }
+        Some(t)
+    }
+
+    /// Packs queued chunks into datagrams: unicast chunks per peer, then this daemon's new chunks
+    /// for every peer, each datagram with a current acknowledgement.
+    pub(super) fn build_transmissions(&mut self) {
+        let header = match &self.cluster {
+            Some(c) => Header {
+                cluster: self.config.cluster.clone(),
+                sender: c.view.me,
+                view: c.view.view.view_id,
+            },
+            None => Header {
+                cluster: self.config.cluster.clone(),
+                sender: packet::NO_INDEX,
+                view: 0,
+            },
+        };
+        let max = self.config.max_datagram;
+        for (to, chunks) in std::mem::take(&mut self.unicast) {
+            let mut b = DatagramBuilder::new(&header, max);
+            for chunk in chunks {
+                if !b.push(&chunk) {
+                    if !b.is_empty() {
+                        let full = std::mem::replace(&mut b, DatagramBuilder::new(&header, max));
+                        self.outputs.push_back(super::Output::Transmit {
+                            to: vec![to],
+                            bytes: full.finish(),
+                        });
+                    }
+                    if !b.push(&chunk) {
+                        tracing::error!("a chunk does not fit in an empty datagram; dropped");
+                    }
+                }
+            }
+            if !b.is_empty() {
+                self.outputs.push_back(super::Output::Transmit {
+                    to: vec![to],
+                    bytes: b.finish(),
+                });
+            }
+        }
+        let Some(c) = &self.cluster else {
+            return;
+        };
+        if c.view.len() == 1 {
+            self.outgoing.clear();
+            self.ack_due = false;
+            return;
+        }
+        if self.outgoing.is_empty() && !self.ack_due {
+            return;
+        }
+        let peers = c.view.peers();
+        let ack = Chunk::Ack(Ack {
+            clock: c.orderer.clock(),
+            last_seq: c.streams.last_own_seq(),
+            epoch: c.orderer.epoch(),
+            received: c.streams.received_vector(),
+        });
+        loop {
+            let mut b = DatagramBuilder::new(&header, max);
+            b.push(&ack);
+            let mut added = 0;
+            while let Some(front) = self.outgoing.front() {
+                if !b.push(&Chunk::Data(front.clone())) {
+                    break;
+                }
+                self.outgoing.pop_front();
+                added += 1;
+            }
+            if added == 0 && !self.outgoing.is_empty() {
+                // Cannot happen: chunk bodies are sized to fit beside the acknowledgement.
+                tracing::error!("a data chunk does not fit in a datagram; dropped");
+                self.outgoing.pop_front();
+            }
+            self.outputs.push_back(super::Output::Transmit {
+                to: peers.clone(),
+                bytes: b.finish(),
+            });
+            if self.outgoing.is_empty() {
+                break;
+            }
+        }
+        self.ack_due = false;
+        self.next_heartbeat = self.now + self.config.heartbeat;
+        self.next_busy_ack = self.now + self.config.retransmit;
+    }
+}
+
+/// Roughly how many bytes an item takes, for the send window.
+fn item_bytes(item: &Item) -> usize {
+    match item {
+        Item::Multicast {
+            groups,
+            sender,
+            payload,
+            ..
+        } => payload.len() + sender.len() + groups.iter().map(String::len).sum::<usize>() + 8,
+        Item::Join { group, member } | Item::Leave { group, member, .. } => {
+            group.len() + member.len() + 8
+        }
+    }
+}

@@ -1,0 +1,626 @@
+//! Reliable multicast: every daemon's stream of chunks, numbered, kept until stable, with gaps
+//! found and asked for again.
+//!
+//! Owns per-daemon sequence numbers, the history buffer (every chunk received or sent that not
+//! every daemon has yet), out-of-order chunks, reassembly of fragmented items, what each daemon
+//! has acknowledged, stability and its garbage collection, NACK bookkeeping, and the flow-control
+//! count of this daemon's unstable bytes. It hands complete items on in stream order; it never
+//! decides delivery order (that is `order`) and never touches a socket.
+
+use super::packet::{self, Ack, DataChunk, Frag, Item};
+use super::time::Time;
+use bytes::{Bytes, BytesMut};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Out-of-order chunks kept per stream at most; chunks further ahead are dropped (and asked for
+/// again later), so a bogus sequence number cannot make a daemon allocate without bound.
+pub const MAX_AHEAD: u64 = 1 << 16;
+
+/// Ranges asked for in one NACK at most.
+pub const MAX_NACK_RANGES: usize = 32;
+
+/// A complete item, ready to be ordered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The daemon that created it.
+    pub origin: u16,
+    /// The sequence number of its last chunk.
+    pub seq: u64,
+    /// Its Lamport timestamp.
+    pub ts: u64,
+    /// The origin's epoch (group operations ordered) when it created it.
+    pub epoch: u64,
+    /// The item.
+    pub item: Item,
+    /// True if it arrived ahead of a gap in its stream (only whole reliable messages are handed on
+    /// early); it will be handed on again, in stream order, once the gap is filled.
+    pub early: bool,
+}
+
+/// One daemon's stream as this daemon holds it.
+#[derive(Debug, Default)]
+struct Stream {
+    /// Every chunk up to here has been received.
+    contiguous: u64,
+    /// Chunks `stable+1 ..= contiguous`, kept for retransmission until every daemon has them.
+    history: VecDeque<DataChunk>,
+    /// The sequence number before `history`'s first chunk: everything up to it is stable.
+    stable: u64,
+    /// Chunks received beyond a gap.
+    ahead: BTreeMap<u64, DataChunk>,
+    /// The highest sequence number the origin is known to have used.
+    announced: u64,
+    /// Fragments of the item being reassembled.
+    assembling: Vec<Bytes>,
+    /// Largest timestamp known to bound the origin's future items (from complete items and acks
+    /// applied in stream order).
+    heard_ts: u64,
+    /// Largest epoch known from the origin, likewise.
+    heard_epoch: u64,
+    /// The newest ack from the origin that cannot be applied yet because of a gap before it.
+    waiting_ack: Option<(u64, u64, u64)>,
+    /// When to ask for the missing chunks next, if any are missing.
+    nack_at: Option<Time>,
+    /// How many times the current gap has been asked for.
+    nack_tries: u32,
+    /// Bytes of chunk bodies in `history` and `ahead`.
+    bytes: usize,
+}
+
+impl Stream {
+    fn has_gap(&self) -> bool {
+        self.announced > self.contiguous || !self.ahead.is_empty()
+    }
+
+    /// Missing ranges between what is contiguous and what is known to exist.
+    fn gaps(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut next = self.contiguous + 1;
+        for &seq in self.ahead.keys() {
+            if seq > next {
+                out.push((next, seq - 1));
+            }
+            next = seq + 1;
+            if out.len() >= MAX_NACK_RANGES {
+                return out;
+            }
+        }
+        if self.announced >= next {
+            out.push((next, self.announced));
+        }
+        out
+    }
+
+    fn chunk(&self, seq: u64) -> Option<&DataChunk> {
+        if seq > self.stable && seq <= self.contiguous {
+            self.history.get((seq - self.stable - 1) as usize)
+        } else {
+            self.ahead.get(&seq)
+        }
+    }
+}
+
+/// What [`Streams::receive`] made of a chunk.
+#[derive(Debug, Default)]
+pub struct Receipt {
+    /// Items completed, in stream order (possibly one early item).
+    pub items: Vec<Received>,
+    /// True if the chunk was new.
+    pub new: bool,
+    /// Items whose bytes could not be decoded (a peer's bug): skipped, counted.
+    pub undecodable: u64,
+}
+
+/// Every daemon's stream, for a formed view of `n` daemons of which this one is `me`.
+#[derive(Debug)]
+pub struct Streams {
+    me: u16,
+    streams: Vec<Stream>,
+    /// `acked[e][d]`: daemon `e` has all of `d`'s stream up to here (this daemon's row is kept
+    /// current from `streams`).
+    acked: Vec<Vec<u64>>,
+    /// Bytes of this daemon's own chunks that not every daemon has yet.
+    own_unstable: usize,
+}
+
+impl Streams {
+    /// Empty streams for a view of `n` daemons.
+    pub fn new(me: u16, n: usize) -> Self {
+        Streams {
+            me,
+            streams: (0..n).map(|_| Stream::default()).collect(),
+            acked: vec![vec![0; n]; n],
+            own_unstable: 0,
+        }
+    }
+
+    /// Number of daemons.
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// True if there are no streams (never, for a formed view).
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    /// This daemon's index.
+    pub fn me(&self) -> u16 {
+        self.me
+    }
+
+    /// Bytes of this daemon's chunks not yet held by every daemon.
+    pub fn own_unstable_bytes(&self) -> usize {
+        self.own_unstable
+    }
+
+    /// Bytes held in all history buffers and out-of-order stores.
+    pub fn held_bytes(&self) -> usize {
+        self.streams.iter().map(|s| s.bytes).sum()
+    }
+
+    /// The last sequence number this daemon has used.
+    pub fn last_own_seq(&self) -> u64 {
+        self.streams[self.me as usize].contiguous
+    }
+
+    /// Largest timestamp known to bound `origin`'s future items.
+    pub fn heard_ts(&self, origin: u16) -> u64 {
+        self.streams[origin as usize].heard_ts
+    }
+
+    /// Largest epoch known from `origin`.
+    pub fn heard_epoch(&self, origin: u16) -> u64 {
+        self.streams[origin as usize].heard_epoch
+    }
+
+    /// True if every daemon has `origin`'s stream up to `seq`.
+    pub fn is_stable(&self, origin: u16, seq: u64) -> bool {
+        self.acked.iter().all(|row| row[origin as usize] >= seq)
+    }
+
+    /// What this daemon has of each stream, for its acks.
+    pub fn received_vector(&self) -> Vec<u64> {
+        self.streams.iter().map(|s| s.contiguous).collect()
+    }
+
+    /// Records this daemon's own `clock` and `epoch` as heard (its own future items exceed them).
+    pub fn note_own(&mut self, clock: u64, epoch: u64) {
+        let s = &mut self.streams[self.me as usize];
+        s.heard_ts = s.heard_ts.max(clock);
+        s.heard_epoch = s.heard_epoch.max(epoch);
+    }
+
+    /// Appends an item of this daemon's to its stream, split into chunks whose bodies are at most
+    /// `max_body` bytes. Returns the chunks to transmit.
+    pub fn send(&mut self, ts: u64, epoch: u64, item: &Item, max_body: usize) -> Vec<DataChunk> {
+        let body = packet::encode_item(item);
+        let max_body = max_body.max(1);
+        let parts = body.len().div_ceil(max_body).max(1);
+        let me = self.me;
+        let mut out = Vec::with_capacity(parts);
+        for i in 0..parts {
+            let frag = match (parts, i) {
+                (1, _) => Frag::Whole,
+                (_, 0) => Frag::First,
+                (p, i) if i + 1 == p => Frag::Last,
+                _ => Frag::Middle,
+            };
+            let lo = i * max_body;
+            let hi = ((i + 1) * max_body).min(body.len());
+            let s = &mut self.streams[me as usize];
+            let chunk = DataChunk {
+                origin: me,
+                seq: s.contiguous + 1,
+                ts,
+                epoch,
+                frag,
+                body: body.slice(lo..hi),
+            };
+            s.contiguous += 1;
+            s.announced = s.contiguous;
+            s.bytes += chunk.body.len();
+            self.own_unstable += chunk.body.len();
+            s.history.push_back(chunk.clone());
+            out.push(chunk);
+        }
+        let s = &mut self.streams[me as usize];
+        s.heard_ts = s.heard_ts.max(ts);
+        s.heard_epoch = s.heard_epoch.max(epoch);
+        self.acked[me as usize][me as usize] = s.contiguous;
+        out
+    }
+
+    /// Takes in a chunk of another daemon's stream (new or retransmitted).
+    pub fn receive(&mut self, chunk: DataChunk) -> Receipt {
+        let mut receipt = Receipt::default();
+        let o = chunk.origin as usize;
+        if o >= self.streams.len() || o == self.me as usize {
+            return receipt;
+        }
+        let s = &mut self.streams[o];
+        if chunk.seq <= s.contiguous || s.ahead.contains_key(&chunk.seq) {
+            return receipt; // a duplicate
+        }
+        if chunk.seq - s.contiguous > MAX_AHEAD {
+            return receipt;
+        }
+        s.announced = s.announced.max(chunk.seq);
+        receipt.new = true;
+        if chunk.seq > s.contiguous + 1 {
+            // A whole reliable message needs nothing before it: hand it on now.
+            if chunk.frag == Frag::Whole {
+                if let Ok(
+                    item @ Item::Multicast {
+                        order: gcs::Order::Reliable,
+                        ..
+                    },
+                ) = packet::decode_item(chunk.body.clone())
+                {
+                    receipt.items.push(Received {
+                        origin: chunk.origin,
+                        seq: chunk.seq,
+                        ts: chunk.ts,
+                        epoch: chunk.epoch,
+                        item,
+                        early: true,
+                    });
+                }
+            }
+            s.bytes += chunk.body.len();
+            s.ahead.insert(chunk.seq, chunk);
+            if s.nack_at.is_none() {
+                s.nack_at = Some(Time::ZERO); // ask at once
+            }
+            return receipt;
+        }
+        s.bytes += chunk.body.len();
+        self.append(o, chunk, &mut receipt);
+        loop {
+            let s = &mut self.streams[o];
+            let next = s.contiguous + 1;
+            let Some(c) = s.ahead.remove(&next) else {
+                break;
+            };
+            self.append(o, c, &mut receipt);
+        }
+        let s = &mut self.streams[o];
+        if let Some((clock, last_seq, epoch)) = s.waiting_ack {
+            if s.contiguous >= last_seq {
+                s.heard_ts = s.heard_ts.max(clock);
+                s.heard_epoch = s.heard_epoch.max(epoch);
+                s.waiting_ack = None;
+            }
+        }
+        if !s.has_gap() {
+            s.nack_at = None;
+            s.nack_tries = 0;
+        }
+        self.acked[self.me as usize][o] = self.streams[o].contiguous;
+        receipt
+    }
+
+    /// Adds the next chunk of stream `o` and reassembles.
+    fn append(&mut self, o: usize, chunk: DataChunk, receipt: &mut Receipt) {
+        let s = &mut self.streams[o];
+        s.contiguous = chunk.seq;
+        let (seq, ts, epoch, frag) = (chunk.seq, chunk.ts, chunk.epoch, chunk.frag);
+        let body = chunk.body.clone();
+        s.history.push_back(chunk);
+        let whole = match frag {
+            Frag::Whole => {
+                s.assembling.clear();
+                Some(body)
+            }
+            Frag::First => {
+                s.assembling.clear();
+                s.assembling.push(body);
+                None
+            }
+            Frag::Middle => {
+                s.assembling.push(body);
+                None
+            }
+            Frag::Last => {
+                s.assembling.push(body);
+                let mut all = BytesMut::with_capacity(s.assembling.iter().map(Bytes::len).sum());
+                for part in s.assembling.drain(..) {
+                    all.extend_from_slice(&part);
+                }
+                Some(all.freeze())
+            }
+        };
+        let Some(bytes) = whole else {
+            return;
+        };
+        s.heard_ts = s.heard_ts.max(ts);
+        s.heard_epoch = s.heard_epoch.max(epoch);
+        match packet::decode_item(bytes) {
+            Ok(item) => receipt.items.push(Received {
+                origin: o as u16,
+                seq,
+                ts,
+                epoch,
+                item,
+                early: false,
+            }),
+            Err(_) => receipt.undecodable += 1,
+        }
+    }
+
+    /// Takes in an ack from daemon `from`. Returns true if it made anything newly stable.
+    pub fn on_ack(&mut self, from: u16, ack: &Ack) -> bool {
+        let f = from as usize;
+        if f >= self.streams.len()
+            || f == self.me as usize
+            || ack.received.len() != self.streams.len()
+        {
+            return false;
+        }
+        let mut moved = false;
+        for (d, r) in ack.received.iter().enumerate() {
+            // An ack cannot claim more of a stream than its origin has announced to anyone; a
+            // claim beyond this daemon's own stream is a lie or a bug and is capped.
+            let r = if d == self.me as usize {
+                (*r).min(self.streams[d].contiguous)
+            } else {
+                *r
+            };
+            if r > self.acked[f][d] {
+                self.acked[f][d] = r;
+                moved = true;
+            }
+        }
+        let s = &mut self.streams[f];
+        s.announced = s.announced.max(ack.last_seq);
+        if s.contiguous >= ack.last_seq {
+            s.heard_ts = s.heard_ts.max(ack.clock);
+            s.heard_epoch = s.heard_epoch.max(ack.epoch);
+        } else {
+            let newer = s
+                .waiting_ack
+                .is_none_or(|(_, last, _)| ack.last_seq >= last);
+            if newer {
+                s.waiting_ack = Some((ack.clock, ack.last_seq, ack.epoch));
+            }
+            if s.nack_at.is_none() {
+                s.nack_at = Some(Time::ZERO);
+            }
+        }
+        if moved {
+            self.collect_garbage();
+        }
+        moved
+    }
+
+    /// Drops every chunk that all daemons have.
+    pub fn collect_garbage(&mut self) {
+        for d in 0..self.streams.len() {
+            let stable = self.acked.iter().map(|row| row[d]).min().unwrap_or(0);
+            let s = &mut self.streams[d];
+            while s.stable < stable {
+                let Some(c) = s.history.pop_front() else {
+                    break;
+                };
+                s.stable = c.seq;
+                s.bytes -= c.body.len();
+                if d == self.me as usize {
+                    self.own_unstable -= c.body.len();
+                }
+            }
+        }
+    }
+
+    /// True if anything is unfinished: chunks not yet stable, or gaps.
+    pub fn busy(&self) -> bool {
+        self.streams
+            .iter()
+            .any(|s| !s.history.is_empty() || s.has_gap())
+    }
+
+    /// Streams whose gaps are due to be asked for at `now`: `(origin, whom to ask, ranges)`.
+    /// Asks the origin first, then in turn the other daemons known to have the chunks.
+    pub fn due_nacks(
+        &mut self,
+        now: Time,
+        retry: std::time::Duration,
+    ) -> Vec<(u16, u16, Vec<(u64, u64)>)> {
+        let mut out = Vec::new();
+        for o in 0..self.streams.len() {
+            if o == self.me as usize {
+                continue;
+            }
+            let s = &mut self.streams[o];
+            if !s.nack_at.is_some_and(|t| t <= now) {
+                continue;
+            }
+            let ranges = if s.has_gap() { s.gaps() } else { Vec::new() };
+            if ranges.is_empty() {
+                s.nack_at = None;
+                s.nack_tries = 0;
+                continue;
+            }
+            let s = &self.streams[o];
+            let first_missing = ranges[0].0;
+            let tries = s.nack_tries;
+            // Candidates: the origin, then every other daemon that has acknowledged the chunk.
+            let mut who = vec![o as u16];
+            who.extend(
+                (0..self.streams.len())
+                    .filter(|e| *e != o && *e != self.me as usize)
+                    .filter(|e| self.acked[*e][o] >= first_missing)
+                    .map(|e| e as u16),
+            );
+            let target = who[tries as usize % who.len()];
+            out.push((o as u16, target, ranges));
+            let s = &mut self.streams[o];
+            s.nack_tries += 1;
+            s.nack_at = Some(now + retry);
+        }
+        out
+    }
+
+    /// The earliest time a NACK is due.
+    pub fn next_nack(&self) -> Option<Time> {
+        self.streams.iter().filter_map(|s| s.nack_at).min()
+    }
+
+    /// The chunks of `origin`'s stream in `ranges` that this daemon holds, up to `budget` bytes.
+    pub fn chunks_for(&self, origin: u16, ranges: &[(u64, u64)], budget: usize) -> Vec<DataChunk> {
+        let Some(s) = self.streams.get(origin as usize) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut used = 0;
+        for &(a, b) in ranges {
+            let in_history = (a.max(s.stable + 1)..=b.min(s.contiguous)).filter_map(|q| s.chunk(q));
+            let lo = a.max(s.contiguous + 1);
+            // BTreeMap::range panics on an inverted range, which a NACK may well ask for.
+            let ahead = (lo <= b)
+                .then(|| s.ahead.range(lo..=b).map(|(_, c)| c))
+                .into_iter()
+                .flatten();
+            for c in in_history.chain(ahead) {
+                used += c.body.len() + packet::DATA_CHUNK_OVERHEAD;
+                if used > budget && !out.is_empty() {
+                    return out;
+                }
+                out.push(c.clone());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gcs::Order;
+
+    fn item(text: &'static str, order: Order) -> Item {
+        Item::Multicast {
+            order,
+            groups: vec!["g".into()],
+            sender: "c#d".into(),
+            payload: Bytes::from_static(text.as_bytes()),
+        }
+    }
+
+    fn sender_and_receiver() -> (Streams, Streams) {
+        (Streams::new(0, 2), Streams::new(1, 2))
+    }
+
+    #[test]
+    fn in_order_chunks_become_items_and_duplicates_are_dropped() {
+        let (mut a, mut b) = sender_and_receiver();
+        let chunks = a.send(1, 0, &item("x", Order::Fifo), 1000);
+        assert_eq!(chunks.len(), 1);
+        let r = b.receive(chunks[0].clone());
+        assert!(r.new);
+        assert_eq!(r.items.len(), 1);
+        assert_eq!(r.items[0].item, item("x", Order::Fifo));
+        let again = b.receive(chunks[0].clone());
+        assert!(!again.new && again.items.is_empty());
+        assert_eq!(b.heard_ts(0), 1);
+    }
+
+    #[test]
+    fn large_items_are_fragmented_and_reassembled_in_any_arrival_order() {
+        let (mut a, mut b) = sender_and_receiver();
+        let big = Item::Multicast {
+            order: Order::Agreed,
+            groups: vec!["g".into()],
+            sender: "c#d".into(),
+            payload: Bytes::from(vec![42u8; 5000]),
+        };
+        let chunks = a.send(3, 0, &big, 700);
+        assert!(chunks.len() > 5);
+        assert_eq!(chunks[0].frag, Frag::First);
+        assert_eq!(chunks.last().unwrap().frag, Frag::Last);
+        let mut items = Vec::new();
+        for c in chunks.iter().rev() {
+            items.extend(b.receive(c.clone()).items);
+        }
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].item, big);
+        assert_eq!(items[0].seq, chunks.last().unwrap().seq);
+    }
+
+    #[test]
+    fn gaps_are_found_asked_for_and_filled_from_history() {
+        let (mut a, mut b) = sender_and_receiver();
+        let c1 = a.send(1, 0, &item("1", Order::Fifo), 1000);
+        let c2 = a.send(2, 0, &item("2", Order::Reliable), 1000);
+        let c3 = a.send(3, 0, &item("3", Order::Fifo), 1000);
+        // Chunk 1 is lost; 2 (reliable) is handed on early, 3 waits.
+        let r2 = b.receive(c2[0].clone());
+        assert_eq!(r2.items.len(), 1);
+        assert!(r2.items[0].early);
+        assert!(b.receive(c3[0].clone()).items.is_empty());
+        let nacks = b.due_nacks(Time(0), std::time::Duration::from_millis(5));
+        assert_eq!(nacks, vec![(0, 0, vec![(1, 1)])]);
+        // Not again until the retry interval has passed.
+        assert!(b
+            .due_nacks(Time(1), std::time::Duration::from_millis(5))
+            .is_empty());
+        let resent = a.chunks_for(0, &nacks[0].2, 1 << 20);
+        assert_eq!(resent, c1);
+        let r = b.receive(resent[0].clone());
+        let seqs: Vec<_> = r.items.iter().map(|i| (i.seq, i.early)).collect();
+        assert_eq!(seqs, vec![(1, false), (2, false), (3, false)]);
+        assert_eq!(b.next_nack(), None);
+    }
+
+    #[test]
+    fn a_lost_tail_is_found_through_the_ack_and_its_clock_waits_for_it() {
+        let (mut a, mut b) = sender_and_receiver();
+        let c1 = a.send(1, 0, &item("1", Order::Agreed), 1000);
+        let ack = Ack {
+            clock: 9,
+            last_seq: 1,
+            epoch: 0,
+            received: a.received_vector(),
+        };
+        b.on_ack(0, &ack);
+        assert_eq!(b.heard_ts(0), 0, "the clock is not applied across a gap");
+        let nacks = b.due_nacks(Time(0), std::time::Duration::from_millis(5));
+        assert_eq!(nacks[0].2, vec![(1, 1)]);
+        b.receive(c1[0].clone());
+        assert_eq!(b.heard_ts(0), 9);
+    }
+
+    #[test]
+    fn stability_collects_garbage_and_frees_the_send_window() {
+        let (mut a, mut b) = sender_and_receiver();
+        let c = a.send(1, 0, &item("hello", Order::Safe), 1000);
+        assert!(a.own_unstable_bytes() > 0);
+        assert!(!a.is_stable(0, 1));
+        b.receive(c[0].clone());
+        let ack = Ack {
+            clock: 1,
+            last_seq: 0,
+            epoch: 0,
+            received: b.received_vector(),
+        };
+        assert!(a.on_ack(1, &ack));
+        assert!(a.is_stable(0, 1));
+        assert_eq!(a.own_unstable_bytes(), 0);
+        assert_eq!(a.held_bytes(), 0);
+        assert!(!a.busy());
+    }
+
+    #[test]
+    fn absurd_sequence_numbers_are_not_stored() {
+        let (_, mut b) = sender_and_receiver();
+        let r = b.receive(DataChunk {
+            origin: 0,
+            seq: MAX_AHEAD + 10,
+            ts: 1,
+            epoch: 0,
+            frag: Frag::Whole,
+            body: Bytes::from_static(b"x"),
+        });
+        assert!(!r.new);
+        assert_eq!(b.held_bytes(), 0);
+    }
+}
