@@ -36,6 +36,8 @@ async fn join_leave_and_disconnect_give_views_at_every_member() {
     let a4 = next_view(&mut a).await;
     let c4 = next_view(&mut c).await;
     assert_eq!(a4, c4);
+    // The leaver gets the same view, without itself, as its last event of the group.
+    assert_eq!(next_view(&mut b).await, a4);
     assert_eq!(a4.members, ["a#testhost", "c#testhost"]);
     assert_eq!(a4.left, ["b#testhost"]);
     assert!(a4.joined.is_empty());
@@ -49,7 +51,7 @@ async fn join_leave_and_disconnect_give_views_at_every_member() {
     assert_eq!(a5.reason, Reason::Disconnect);
     assert!(a5.view_id > a4.view_id);
 
-    // b left g: the next thing it sees is its own traffic in another group, nothing from g.
+    // b left g: after that view, the next thing it sees is its own traffic in another group.
     a.multicast(&["g"], gcs::Order::Agreed, "to g")
         .await
         .unwrap();

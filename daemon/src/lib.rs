@@ -14,11 +14,13 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod config;
 pub mod core;
 pub mod driver;
 pub mod ipc;
 pub mod net;
+pub mod sim;
 
 pub use config::{Config, ConfigError, Overrides};
 pub use driver::{Daemon, StartError};

@@ -64,8 +64,18 @@ impl TestDaemon {
         Self::start_with("", &[])
     }
 
-    /// Starts a daemon with `config` (TOML text) and extra flags.
+    /// Starts a daemon named `testhost` with `config` (TOML text) and extra flags.
     pub fn start_with(config: &str, args: &[&str]) -> TestDaemon {
+        let mut all = vec!["--listen", "127.0.0.1:0", "--name", "testhost"];
+        all.extend_from_slice(args);
+        let mut d = Self::spawn(config, &all);
+        d.wait_ready();
+        d
+    }
+
+    /// Starts a daemon with `config` and exactly these flags (besides its socket and config
+    /// file), without waiting for it to be ready.
+    fn spawn(config: &str, args: &[&str]) -> TestDaemon {
         let dir = tempfile::tempdir().expect("temporary directory");
         let socket = dir.path().join("gcsd.sock");
         let config_path = dir.path().join("gcsd.toml");
@@ -76,7 +86,6 @@ impl TestDaemon {
             .arg(&config_path)
             .arg("--socket")
             .arg(&socket)
-            .args(["--listen", "127.0.0.1:0", "--name", "testhost"])
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -84,13 +93,11 @@ impl TestDaemon {
             .stderr(log)
             .spawn()
             .expect("start gcsd");
-        let mut d = TestDaemon {
+        TestDaemon {
             child: Some(child),
             dir,
             socket,
-        };
-        d.wait_ready();
-        d
+        }
     }
 
     fn wait_ready(&mut self) {
@@ -181,6 +188,61 @@ impl Drop for TestDaemon {
     }
 }
 
+/// Several real daemons on loopback addresses of this machine (127.<a>.<b>.1, .2, ...), each
+/// configured with all the others as peers.
+pub struct TestCluster {
+    /// The daemons, named d1, d2, ...
+    pub daemons: Vec<TestDaemon>,
+}
+
+impl TestCluster {
+    /// Starts `n` daemons with `config` and waits until every one has formed the view.
+    pub async fn start(n: usize, config: &str) -> TestCluster {
+        // A port that is free on 127.0.0.1 now, and a /24 of loopback addresses chosen from it,
+        // keep concurrently running tests apart.
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("a free UDP port")
+            .port();
+        let net = (port % 250) as u8 + 1;
+        let addr = |i: usize| format!("127.{net}.{}.{}:{port}", std::process::id() % 250, i + 1);
+        let daemons: Vec<TestDaemon> = (0..n)
+            .map(|i| {
+                let name = format!("d{}", i + 1);
+                let listen = addr(i);
+                let mut args: Vec<String> = vec!["--name".into(), name, "--listen".into(), listen];
+                for j in (0..n).filter(|j| *j != i) {
+                    args.push("--peer".into());
+                    args.push(addr(j));
+                }
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                TestDaemon::spawn(config, &args)
+            })
+            .collect();
+        let mut cluster = TestCluster { daemons };
+        for d in &mut cluster.daemons {
+            d.wait_ready();
+        }
+        for d in &cluster.daemons {
+            let mut c = d.client("").await;
+            let deadline = std::time::Instant::now() + PATIENCE;
+            loop {
+                let s = c.status().await.expect("status");
+                if s.daemon_view.members.len() == n {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the cluster did not form; log:\n{}",
+                    d.log()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        cluster
+    }
+}
+
 /// Waits for `child` to exit, killing it and failing the test if it does not within [`PATIENCE`].
 pub fn wait_exit(child: &mut Child) -> ExitStatus {
     let deadline = std::time::Instant::now() + PATIENCE;
@@ -225,5 +287,96 @@ pub async fn next_message(client: &mut Client) -> Message {
             "{}: expected a message, got {other:?}",
             client.private_name()
         ),
+    }
+}
+
+/// A library client that logs what it does and sees, for the history checker.
+pub struct Recorder {
+    /// The client.
+    pub client: Client,
+    /// Its log.
+    pub log: Vec<gcsd::check::Event>,
+    sent: u64,
+}
+
+impl Recorder {
+    /// Wraps a connected client.
+    pub fn new(client: Client) -> Recorder {
+        Recorder {
+            client,
+            log: Vec::new(),
+            sent: 0,
+        }
+    }
+
+    /// Joins `group`, logging the request.
+    pub async fn join(&mut self, group: &str) {
+        self.log.push(gcsd::check::Event::Join {
+            group: group.to_string(),
+        });
+        self.client.join(group).await.expect("join");
+    }
+
+    /// Multicasts a uniquely named message (its id is `name:n`), logging the send.
+    pub async fn send(&mut self, groups: &[&str], order: gcs::Order) {
+        self.sent += 1;
+        let id = format!("{}:{}", self.client.private_name(), self.sent);
+        self.log.push(gcsd::check::Event::Send {
+            id: id.clone(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            order,
+        });
+        self.client
+            .multicast(groups, order, id.into_bytes())
+            .await
+            .expect("multicast");
+    }
+
+    /// Receives one event, logging it; `None` if nothing came within `wait`.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<Event> {
+        let event = match tokio::time::timeout(wait, self.client.recv()).await {
+            Err(_) => return None,
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) => panic!("{}: recv failed: {e}", self.client.private_name()),
+        };
+        self.record(&event);
+        Some(event)
+    }
+
+    /// Receives one event, logging it, failing the test if none comes.
+    pub async fn recv(&mut self) -> Event {
+        match self.recv_within(PATIENCE).await {
+            Some(e) => e,
+            None => panic!("{}: no event arrived", self.client.private_name()),
+        }
+    }
+
+    fn record(&mut self, event: &Event) {
+        match event {
+            Event::Message(m) => self.log.push(gcsd::check::Event::Deliver {
+                id: String::from_utf8_lossy(&m.payload).into_owned(),
+                sender: m.sender.clone(),
+                groups: m.groups.clone(),
+                order: m.order,
+            }),
+            Event::View(v) => self.log.push(gcsd::check::Event::View(v.clone())),
+            Event::DaemonView(_) => {}
+        }
+    }
+
+    /// Messages delivered so far.
+    pub fn delivered(&self) -> usize {
+        self.log
+            .iter()
+            .filter(|e| matches!(e, gcsd::check::Event::Deliver { .. }))
+            .count()
+    }
+
+    /// The log as the checker takes it.
+    pub fn process_log(&self) -> gcsd::check::ProcessLog {
+        gcsd::check::ProcessLog {
+            name: self.client.private_name().to_string(),
+            events: self.log.clone(),
+        }
     }
 }

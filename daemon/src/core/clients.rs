@@ -151,34 +151,30 @@ impl Core {
         if let Err(e) = self.check_group(&group) {
             return self.refuse(client, id, e);
         }
-        let Some(member) = self.sessions.member(client) else {
+        let limit = self.config.max_groups_per_client;
+        let Some(member) = self.sessions.member_mut(client) else {
             return;
         };
-        let name = member.private_name.clone();
-        let key = (group.clone(), name.clone());
-        if member.groups.contains(&group) || self.pending_joins.contains_key(&key) {
+        if member.intended.contains(&group) {
             let e = ErrorInfo::new(
                 ErrorCode::AlreadyMember,
                 format!("the client is already a member of '{group}'"),
             );
             return self.refuse(client, id, e);
         }
-        let joining = self
-            .pending_joins
-            .values()
-            .filter(|(c, _)| *c == client)
-            .count();
-        if member.groups.len() + joining >= self.config.max_groups_per_client {
+        if member.intended.len() >= limit {
             let e = ErrorInfo::new(
                 ErrorCode::TooManyGroups,
-                format!(
-                    "the client is already in {} groups (limits.max_groups_per_client)",
-                    self.config.max_groups_per_client
-                ),
+                format!("the client is already in {limit} groups (limits.max_groups_per_client)"),
             );
             return self.refuse(client, id, e);
         }
-        self.pending_joins.insert(key, (client, id));
+        member.intended.insert(group.clone());
+        let name = member.private_name.clone();
+        self.pending_joins
+            .entry((group.clone(), name.clone()))
+            .or_default()
+            .push_back((client, id));
         self.submit(Item::Join {
             group,
             member: name,
@@ -186,19 +182,21 @@ impl Core {
     }
 
     fn on_leave(&mut self, client: ClientId, id: RequestId, group: String) {
-        let Some(member) = self.sessions.member(client) else {
+        let Some(member) = self.sessions.member_mut(client) else {
             return;
         };
-        let key = (group.clone(), member.private_name.clone());
-        if !member.groups.contains(&group) || self.pending_leaves.contains_key(&key) {
+        if !member.intended.remove(&group) {
             let e = ErrorInfo::new(
                 ErrorCode::NotMember,
                 format!("the client is not a member of '{group}'"),
             );
             return self.refuse(client, id, e);
         }
-        let name = key.1.clone();
-        self.pending_leaves.insert(key, (client, id));
+        let name = member.private_name.clone();
+        self.pending_leaves
+            .entry((group.clone(), name.clone()))
+            .or_default()
+            .push_back((client, id));
         self.submit(Item::Leave {
             group,
             member: name,
@@ -345,13 +343,11 @@ impl Core {
             }
             Item::Join { group, member } => {
                 let local = self.sessions.client_named(&member);
-                let pending = self.pending_joins.remove(&(group.clone(), member.clone()));
+                let pending = pop_pending(&mut self.pending_joins, &group, &member);
                 match self.groups.join(&group, &member, local) {
                     Ok(view) => {
-                        if let Some(c) = local {
-                            if let Some(m) = self.sessions.member_mut(c) {
-                                m.groups.insert(group.clone());
-                            }
+                        if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
+                            m.groups.insert(group.clone());
                         }
                         self.deliver_view(view);
                         if let Some((c, id)) = pending {
@@ -374,14 +370,17 @@ impl Core {
                 member,
                 reason,
             } => {
-                let pending = self.pending_leaves.remove(&(group.clone(), member.clone()));
+                let pending = pop_pending(&mut self.pending_leaves, &group, &member);
                 if let Ok(view) = self.groups.leave(&group, &member, reason) {
-                    if let Some(c) = self.sessions.client_named(&member) {
-                        if let Some(m) = self.sessions.member_mut(c) {
-                            m.groups.remove(&group);
-                        }
+                    let local = self.sessions.client_named(&member);
+                    if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
+                        m.groups.remove(&group);
                     }
-                    self.deliver_view(view);
+                    let mut to = self.groups.view_audience(&group);
+                    // The member that asked to leave sees the view without itself: its last event
+                    // of the group, which tells it exactly where its membership ended.
+                    to.extend(local);
+                    self.send_view(to, view);
                 }
                 if let Some((c, id)) = pending {
                     self.send(c, Response::Ok { id });
@@ -392,6 +391,10 @@ impl Core {
 
     pub(super) fn deliver_view(&mut self, view: GroupView) {
         let to = self.groups.view_audience(&view.group);
+        self.send_view(to, view);
+    }
+
+    fn send_view(&mut self, to: BTreeSet<ClientId>, view: GroupView) {
         if to.is_empty() {
             return;
         }
@@ -447,28 +450,15 @@ impl Core {
         for group in &m.watching {
             self.groups.unwatch(group, client);
         }
-        // Groups it is in or joining, less those it is already leaving.
-        let mut groups = m.groups.clone();
-        let joining: Vec<(String, String)> = self
-            .pending_joins
-            .iter()
-            .filter(|(_, (c, _))| *c == client)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in joining {
-            self.pending_joins.remove(&key);
-            groups.insert(key.0);
+        // Its answers are not wanted any more; the groups it is in, or will be once its pending
+        // requests are delivered, see it leave after them.
+        for pending in [&mut self.pending_joins, &mut self.pending_leaves] {
+            pending.retain(|_, q| {
+                q.retain(|(c, _)| *c != client);
+                !q.is_empty()
+            });
         }
-        let leaving: Vec<(String, String)> = self
-            .pending_leaves
-            .iter()
-            .filter(|(_, (c, _))| *c == client)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in leaving {
-            self.pending_leaves.remove(&key);
-            groups.remove(&key.0);
-        }
+        let groups = m.intended.clone();
         for group in groups {
             self.submit(Item::Leave {
                 group,
@@ -477,4 +467,20 @@ impl Core {
             });
         }
     }
+}
+
+/// The oldest request waiting for the operation on (`group`, `member`), if it came from a client
+/// still waiting for it.
+fn pop_pending(
+    pending: &mut super::PendingOps,
+    group: &str,
+    member: &str,
+) -> Option<(ClientId, RequestId)> {
+    let key = (group.to_string(), member.to_string());
+    let q = pending.get_mut(&key)?;
+    let out = q.pop_front();
+    if q.is_empty() {
+        pending.remove(&key);
+    }
+    out
 }

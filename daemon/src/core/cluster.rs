@@ -72,7 +72,6 @@ impl Core {
                 ts,
                 epoch,
                 item,
-                early: false,
             },
             &mut out,
         );
@@ -252,13 +251,13 @@ impl Core {
         if busy && now >= self.next_busy_ack {
             self.ack_due = true;
         }
-        for (origin, target, ranges) in c.streams.due_nacks(now, self.config.retransmit) {
-            let to = c.view.addrs[target as usize];
+        for nack in c.streams.due_nacks(now, self.config.retransmit) {
+            let to = c.view.addrs[nack.target as usize];
             self.counters.nacks_sent += 1;
-            self.unicast
-                .entry(to)
-                .or_default()
-                .push(Chunk::Nack { origin, ranges });
+            self.unicast.entry(to).or_default().push(Chunk::Nack {
+                origin: nack.origin,
+                ranges: nack.ranges,
+            });
         }
     }
 

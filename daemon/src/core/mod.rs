@@ -154,8 +154,9 @@ struct Cluster {
     orderer: Orderer,
 }
 
-/// A client request waiting for its group operation to be delivered.
-type PendingOps = BTreeMap<(String, String), (ClientId, gcs::wire::RequestId)>;
+/// Client requests waiting for their group operations to be delivered, by (group, member), in
+/// the order they were made.
+type PendingOps = BTreeMap<(String, String), VecDeque<(ClientId, gcs::wire::RequestId)>>;
 
 /// The protocol state machine of one daemon.
 #[derive(Debug)]

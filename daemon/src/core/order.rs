@@ -1,26 +1,28 @@
 //! Delivery order: which complete item may be delivered next, for every order.
 //!
-//! Owns the Lamport clock, the per-daemon FIFO queues, the total order and the view barrier.
-//! - `reliable` items are delivered as soon as they are complete, even ahead of a gap.
-//! - `fifo` items are delivered in their daemon's stream order (after that daemon's earlier items,
-//!   so a client's messages of every order arrive in the order it sent them).
+//! Owns the Lamport clock, the per-daemon stream queues, the total order and the view barrier.
+//! - `reliable` items are delivered as soon as they are in, not waiting for anything but an earlier
+//!   group operation of their own stream (a client's join takes effect before what it sends next).
+//! - `fifo` items are delivered in their daemon's stream order, after every earlier item of that
+//!   stream, so a client's messages of every order arrive in the order it sent them.
 //! - `causal`, `agreed`, `safe` items and group operations are delivered in one total order, by
 //!   (Lamport timestamp, daemon index), once every daemon of the view has been heard from with a
 //!   timestamp at least as large: nothing that sorts before can still arrive. Lamport order
 //!   respects causality, so causal delivery is a by-product. A `safe` item also waits until every
 //!   daemon has it.
 //! - A group operation changes a group's view. Every item carries the epoch (the number of group
-//!   operations its daemon had ordered when it created it); an item is delivered only in the epoch
-//!   it was created in. When a group operation reaches the head of the total order the daemon
-//!   moves to the next epoch but installs the view only once every daemon has said it moved too,
-//!   so every item of the old epoch is delivered first, at every daemon, in the same view.
+//!   operations its daemon had ordered when it created it); an item is never delivered in an
+//!   epoch before its own. When a group operation reaches the head of the total order the daemon
+//!   moves to the next epoch but installs the view only once every daemon has said it moved too;
+//!   by then every item of the old epoch has arrived everywhere, so each is delivered at the same
+//!   point, in the same view, at every daemon.
 //!
 //! It never touches the network; [`Streams`] says what has been heard from whom.
 
 use super::packet::Item;
 use super::reliable::{Received, Streams};
 use gcs::Order;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// An item to deliver, in delivery order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,14 +33,39 @@ pub struct Delivery {
     pub item: Item,
 }
 
+/// How an item is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Reliable,
+    Fifo,
+    /// Causal, agreed or safe: the total order.
+    Total,
+    /// A join or leave: the total order, then the view barrier.
+    GroupOp,
+}
+
+impl Kind {
+    fn of(item: &Item) -> Kind {
+        match item {
+            Item::Join { .. } | Item::Leave { .. } => Kind::GroupOp,
+            Item::Multicast { order, .. } => match order {
+                Order::Reliable => Kind::Reliable,
+                Order::Fifo => Kind::Fifo,
+                Order::Causal | Order::Agreed | Order::Safe => Kind::Total,
+            },
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     seq: u64,
     epoch: u64,
-    /// Delivered in the total order (causal, agreed, safe, group operation).
-    totally_ordered: bool,
-    /// `None` once delivered.
+    kind: Kind,
+    /// Taken when delivered (a group operation's when it is ordered; it stays `done == false`
+    /// until its view is installed).
     item: Option<Item>,
+    done: bool,
 }
 
 /// The ordering state of one daemon.
@@ -49,18 +76,12 @@ pub struct Orderer {
     clock: u64,
     ordered_epoch: u64,
     installed_epoch: u64,
-    /// A group operation ordered but not yet installed: waiting for every daemon to reach its epoch.
-    barrier: Option<(u64, Delivery)>,
-    /// Per daemon: complete items in stream order, not yet passed by its FIFO cursor.
+    /// A group operation ordered but not yet installed: its epoch, where it is, and the item.
+    barrier: Option<(u64, u16, u64, Item)>,
+    /// Per daemon: items in stream order, from the oldest not yet done.
     queues: Vec<VecDeque<Entry>>,
     /// Totally ordered items not yet delivered: (timestamp, daemon) → sequence number.
     total: BTreeMap<(u64, u16), u64>,
-    /// Reliable items delivered ahead of a gap, to skip when they come again in order.
-    early: BTreeSet<(u16, u64)>,
-}
-
-fn totally_ordered(item: &Item) -> bool {
-    item.is_group_op() || item.order() >= Order::Causal
 }
 
 impl Orderer {
@@ -75,7 +96,6 @@ impl Orderer {
             barrier: None,
             queues: (0..n).map(|_| VecDeque::new()).collect(),
             total: BTreeMap::new(),
-            early: BTreeSet::new(),
         }
     }
 
@@ -107,40 +127,31 @@ impl Orderer {
             || self.queues.iter().any(|q| !q.is_empty())
     }
 
-    /// Takes in a complete item; returns what can be delivered at once (reliable and FIFO items).
+    /// Takes in a complete item, in its stream's order; delivers what that makes deliverable.
     pub fn push(&mut self, r: Received, out: &mut Vec<Delivery>) {
         let o = r.origin as usize;
         if o >= self.n {
             return;
         }
         self.observe(r.ts);
-        if r.early {
-            if r.epoch == self.installed_epoch && self.early.insert((r.origin, r.seq)) {
-                out.push(Delivery {
-                    origin: r.origin,
-                    item: r.item,
-                });
-            }
-            return;
-        }
-        let already = self.early.remove(&(r.origin, r.seq));
-        let ordered = totally_ordered(&r.item);
-        if ordered {
+        let kind = Kind::of(&r.item);
+        if matches!(kind, Kind::Total | Kind::GroupOp) {
             self.total.insert((r.ts, r.origin), r.seq);
         }
         self.queues[o].push_back(Entry {
             seq: r.seq,
             epoch: r.epoch,
-            totally_ordered: ordered,
-            item: (!already).then_some(r.item),
+            kind,
+            item: Some(r.item),
+            done: false,
         });
-        self.run_fifo(o, out);
+        self.release(o, out);
     }
 
     /// Delivers every item that has become deliverable, in order.
     pub fn advance(&mut self, streams: &Streams, out: &mut Vec<Delivery>) {
         loop {
-            if let Some((epoch, _)) = &self.barrier {
+            if let Some((epoch, ..)) = &self.barrier {
                 let epoch = *epoch;
                 let all_moved = (0..self.n as u16)
                     .filter(|e| *e != self.me)
@@ -148,20 +159,25 @@ impl Orderer {
                 if !all_moved {
                     return;
                 }
-                if let Some((_, op)) = self.barrier.take() {
+                if let Some((_, origin, seq, op)) = self.barrier.take() {
                     self.installed_epoch = epoch;
-                    out.push(op);
+                    if let Some(e) = self.entry(origin, seq) {
+                        e.done = true;
+                    }
+                    out.push(Delivery { origin, item: op });
                 }
                 for o in 0..self.n {
-                    self.run_fifo(o, out);
+                    self.release(o, out);
                 }
             }
             let Some((&(ts, origin), &seq)) = self.total.first_key_value() else {
                 return;
             };
+            let me = self.me;
+            let clock = self.clock;
             let heard_all = (0..self.n as u16).all(|e| {
-                if e == self.me {
-                    self.clock >= ts
+                if e == me {
+                    clock >= ts
                 } else {
                     streams.heard_ts(e) >= ts
                 }
@@ -169,54 +185,74 @@ impl Orderer {
             if !heard_all {
                 return;
             }
-            let q = &mut self.queues[origin as usize];
-            let Ok(pos) = q.binary_search_by_key(&seq, |e| e.seq) else {
-                // Cannot happen: every totally ordered item is queued until delivered.
+            let Some(entry) = self.entry(origin, seq) else {
+                // Cannot happen: a totally ordered item stays queued until delivered.
                 self.total.pop_first();
                 continue;
             };
-            let entry = &mut q[pos];
-            if entry
-                .item
-                .as_ref()
-                .is_some_and(|i| i.order() == Order::Safe)
-                && !streams.is_stable(origin, seq)
-            {
+            let safe = matches!(
+                &entry.item,
+                Some(Item::Multicast {
+                    order: Order::Safe,
+                    ..
+                })
+            );
+            if safe && !streams.is_stable(origin, seq) {
                 return;
             }
+            let kind = entry.kind;
+            let item = entry.item.take();
+            if kind != Kind::GroupOp {
+                entry.done = true;
+            }
             self.total.pop_first();
-            let Some(item) = entry.item.take() else {
+            let Some(item) = item else {
                 continue;
             };
-            if item.is_group_op() {
+            if kind == Kind::GroupOp {
                 self.ordered_epoch += 1;
-                self.barrier = Some((self.ordered_epoch, Delivery { origin, item }));
+                self.barrier = Some((self.ordered_epoch, origin, seq, item));
             } else {
                 out.push(Delivery { origin, item });
+                self.release(origin as usize, out);
             }
-            self.run_fifo(origin as usize, out);
         }
     }
 
-    /// Moves daemon `o`'s FIFO cursor past everything delivered or deliverable.
-    fn run_fifo(&mut self, o: usize, out: &mut Vec<Delivery>) {
+    fn entry(&mut self, origin: u16, seq: u64) -> Option<&mut Entry> {
+        let q = self.queues.get_mut(origin as usize)?;
+        let pos = q.binary_search_by_key(&seq, |e| e.seq).ok()?;
+        q.get_mut(pos)
+    }
+
+    /// Delivers what daemon `o`'s queue allows now: FIFO from the front, and reliable items that
+    /// no earlier group operation holds back; then drops the done prefix.
+    fn release(&mut self, o: usize, out: &mut Vec<Delivery>) {
         let installed = self.installed_epoch;
         let q = &mut self.queues[o];
-        while let Some(front) = q.front_mut() {
-            if front.item.is_none() {
-                q.pop_front();
+        let mut blocked_fifo = false;
+        for e in q.iter_mut() {
+            if e.done {
                 continue;
             }
-            if front.totally_ordered || front.epoch > installed {
-                // Waits for the total order, or for the view it was sent in.
-                return;
+            let in_view = e.epoch <= installed;
+            match e.kind {
+                Kind::GroupOp => break,
+                Kind::Reliable | Kind::Fifo
+                    if in_view && (e.kind == Kind::Reliable || !blocked_fifo) =>
+                {
+                    if let Some(item) = e.item.take() {
+                        out.push(Delivery {
+                            origin: o as u16,
+                            item,
+                        });
+                    }
+                    e.done = true;
+                }
+                _ => blocked_fifo = true,
             }
-            if let Some(item) = front.item.take() {
-                out.push(Delivery {
-                    origin: o as u16,
-                    item,
-                });
-            }
+        }
+        while q.front().is_some_and(|e| e.done) {
             q.pop_front();
         }
     }
@@ -273,7 +309,6 @@ mod tests {
                 ts,
                 epoch,
                 item,
-                early: false,
             };
             self.o[d].push(r, &mut self.out[d]);
             self.o[d].advance(&self.s[d], &mut self.out[d]);
@@ -350,33 +385,48 @@ mod tests {
         assert_eq!(texts(&p.out[0]), ["x", "s"]);
     }
 
+    fn join(member: &str) -> Item {
+        Item::Join {
+            group: "g".into(),
+            member: member.into(),
+        }
+    }
+
     #[test]
     fn a_view_change_waits_until_every_daemon_moved_to_the_new_epoch() {
         let mut p = Pair::new();
-        let join = p.send(
-            0,
-            Item::Join {
-                group: "g".into(),
-                member: "m#0".into(),
-            },
-        );
-        p.deliver(1, join);
+        let old = p.send(1, msg("d1-old", Order::Fifo));
+        let op = p.send(0, join("m#0"));
+        p.deliver(1, op);
         // Daemon 1 has ordered the join (epoch 1) but cannot install it before daemon 0 moves.
-        assert!(texts(&p.out[1]).is_empty());
-        let new = p.send(1, msg("new", Order::Fifo));
-        assert!(
-            texts(&p.out[1]).is_empty(),
+        assert_eq!(texts(&p.out[1]), ["d1-old"]);
+        let new = p.send(1, msg("d1-new", Order::Fifo));
+        assert_eq!(
+            texts(&p.out[1]),
+            ["d1-old"],
             "an epoch-1 item waits for the new view"
         );
-        // Daemon 0 sends before it has ordered the join: that item belongs to the old view.
-        let old = p.send(0, msg("old", Order::Fifo));
-        p.deliver(1, old);
-        assert_eq!(texts(&p.out[1]), ["old"]);
-        // Daemon 0 hears daemon 1 past the join and in epoch 1: orders and installs at once.
-        p.deliver(0, new);
-        assert_eq!(texts(&p.out[0]), ["old", "join m#0", "new"]);
+        // Daemon 0 gets the old-epoch item first: delivered in the old view. Then it hears daemon
+        // 1 past the join and in epoch 1: it orders and installs at once.
+        p.deliver(0, [old, new].concat());
+        assert_eq!(texts(&p.out[0]), ["d1-old", "join m#0", "d1-new"]);
         p.ack(0);
-        assert_eq!(texts(&p.out[1]), ["old", "join m#0", "new"]);
+        assert_eq!(texts(&p.out[1]), ["d1-old", "join m#0", "d1-new"]);
+    }
+
+    #[test]
+    fn what_a_stream_sends_after_a_join_comes_after_the_joins_view() {
+        for order in [Order::Reliable, Order::Fifo] {
+            let mut p = Pair::new();
+            let op = p.send(0, join("m#0"));
+            let after = p.send(0, msg("after", order));
+            assert!(texts(&p.out[0]).is_empty());
+            p.deliver(1, [op, after].concat());
+            p.ack(1);
+            p.ack(0);
+            assert_eq!(texts(&p.out[0]), ["join m#0", "after"], "{order}");
+            assert_eq!(texts(&p.out[1]), ["join m#0", "after"], "{order}");
+        }
     }
 
     #[test]
@@ -393,13 +443,13 @@ mod tests {
     }
 
     #[test]
-    fn a_reliable_message_overtakes_a_gap_once() {
+    fn a_reliable_message_does_not_wait_for_an_earlier_agreed_one() {
         let mut p = Pair::new();
-        let lost = p.send(0, msg("lost", Order::Fifo));
-        let r = p.send(0, msg("r", Order::Reliable));
-        p.deliver(1, r);
-        assert_eq!(texts(&p.out[1]), ["r"]);
-        p.deliver(1, lost);
-        assert_eq!(texts(&p.out[1]), ["r", "lost"]);
+        let a = p.send(0, msg("agreed", Order::Agreed));
+        let r = p.send(0, msg("reliable", Order::Reliable));
+        assert_eq!(texts(&p.out[0]), ["reliable"]);
+        p.deliver(1, [a, r].concat());
+        p.ack(1);
+        assert_eq!(texts(&p.out[0]), ["reliable", "agreed"]);
     }
 }

@@ -32,9 +32,6 @@ pub struct Received {
     pub epoch: u64,
     /// The item.
     pub item: Item,
-    /// True if it arrived ahead of a gap in its stream (only whole reliable messages are handed on
-    /// early); it will be handed on again, in stream order, once the gap is filled.
-    pub early: bool,
 }
 
 /// One daemon's stream as this daemon holds it.
@@ -100,10 +97,21 @@ impl Stream {
     }
 }
 
+/// A request for missing chunks, due now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NackRequest {
+    /// The stream with the gap.
+    pub origin: u16,
+    /// The daemon to ask.
+    pub target: u16,
+    /// The missing sequence numbers, as inclusive ranges.
+    pub ranges: Vec<(u64, u64)>,
+}
+
 /// What [`Streams::receive`] made of a chunk.
 #[derive(Debug, Default)]
 pub struct Receipt {
-    /// Items completed, in stream order (possibly one early item).
+    /// Items completed, in stream order.
     pub items: Vec<Received>,
     /// True if the chunk was new.
     pub new: bool,
@@ -248,25 +256,6 @@ impl Streams {
         s.announced = s.announced.max(chunk.seq);
         receipt.new = true;
         if chunk.seq > s.contiguous + 1 {
-            // A whole reliable message needs nothing before it: hand it on now.
-            if chunk.frag == Frag::Whole {
-                if let Ok(
-                    item @ Item::Multicast {
-                        order: gcs::Order::Reliable,
-                        ..
-                    },
-                ) = packet::decode_item(chunk.body.clone())
-                {
-                    receipt.items.push(Received {
-                        origin: chunk.origin,
-                        seq: chunk.seq,
-                        ts: chunk.ts,
-                        epoch: chunk.epoch,
-                        item,
-                        early: true,
-                    });
-                }
-            }
             s.bytes += chunk.body.len();
             s.ahead.insert(chunk.seq, chunk);
             if s.nack_at.is_none() {
@@ -342,7 +331,6 @@ impl Streams {
                 ts,
                 epoch,
                 item,
-                early: false,
             }),
             Err(_) => receipt.undecodable += 1,
         }
@@ -418,20 +406,16 @@ impl Streams {
             .any(|s| !s.history.is_empty() || s.has_gap())
     }
 
-    /// Streams whose gaps are due to be asked for at `now`: `(origin, whom to ask, ranges)`.
+    /// Streams whose gaps are due to be asked for at `now`.
     /// Asks the origin first, then in turn the other daemons known to have the chunks.
-    pub fn due_nacks(
-        &mut self,
-        now: Time,
-        retry: std::time::Duration,
-    ) -> Vec<(u16, u16, Vec<(u64, u64)>)> {
+    pub fn due_nacks(&mut self, now: Time, retry: std::time::Duration) -> Vec<NackRequest> {
         let mut out = Vec::new();
         for o in 0..self.streams.len() {
             if o == self.me as usize {
                 continue;
             }
             let s = &mut self.streams[o];
-            if !s.nack_at.is_some_and(|t| t <= now) {
+            if s.nack_at.is_none_or(|t| t > now) {
                 continue;
             }
             let ranges = if s.has_gap() { s.gaps() } else { Vec::new() };
@@ -452,7 +436,11 @@ impl Streams {
                     .map(|e| e as u16),
             );
             let target = who[tries as usize % who.len()];
-            out.push((o as u16, target, ranges));
+            out.push(NackRequest {
+                origin: o as u16,
+                target,
+                ranges,
+            });
             let s = &mut self.streams[o];
             s.nack_tries += 1;
             s.nack_at = Some(now + retry);
@@ -552,22 +540,27 @@ mod tests {
         let c1 = a.send(1, 0, &item("1", Order::Fifo), 1000);
         let c2 = a.send(2, 0, &item("2", Order::Reliable), 1000);
         let c3 = a.send(3, 0, &item("3", Order::Fifo), 1000);
-        // Chunk 1 is lost; 2 (reliable) is handed on early, 3 waits.
-        let r2 = b.receive(c2[0].clone());
-        assert_eq!(r2.items.len(), 1);
-        assert!(r2.items[0].early);
+        // Chunk 1 is lost; 2 and 3 wait for it.
+        assert!(b.receive(c2[0].clone()).items.is_empty());
         assert!(b.receive(c3[0].clone()).items.is_empty());
         let nacks = b.due_nacks(Time(0), std::time::Duration::from_millis(5));
-        assert_eq!(nacks, vec![(0, 0, vec![(1, 1)])]);
+        assert_eq!(
+            nacks,
+            vec![NackRequest {
+                origin: 0,
+                target: 0,
+                ranges: vec![(1, 1)]
+            }]
+        );
         // Not again until the retry interval has passed.
         assert!(b
             .due_nacks(Time(1), std::time::Duration::from_millis(5))
             .is_empty());
-        let resent = a.chunks_for(0, &nacks[0].2, 1 << 20);
+        let resent = a.chunks_for(0, &nacks[0].ranges, 1 << 20);
         assert_eq!(resent, c1);
         let r = b.receive(resent[0].clone());
-        let seqs: Vec<_> = r.items.iter().map(|i| (i.seq, i.early)).collect();
-        assert_eq!(seqs, vec![(1, false), (2, false), (3, false)]);
+        let seqs: Vec<_> = r.items.iter().map(|i| i.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
         assert_eq!(b.next_nack(), None);
     }
 
@@ -584,7 +577,7 @@ mod tests {
         b.on_ack(0, &ack);
         assert_eq!(b.heard_ts(0), 0, "the clock is not applied across a gap");
         let nacks = b.due_nacks(Time(0), std::time::Duration::from_millis(5));
-        assert_eq!(nacks[0].2, vec![(1, 1)]);
+        assert_eq!(nacks[0].ranges, vec![(1, 1)]);
         b.receive(c1[0].clone());
         assert_eq!(b.heard_ts(0), 9);
     }

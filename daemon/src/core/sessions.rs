@@ -12,8 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Member {
     /// `name#daemon`.
     pub private_name: String,
-    /// Groups it is a member of.
+    /// Groups it is a member of (their views include it).
     pub groups: BTreeSet<String>,
+    /// Groups it will be a member of once its pending joins and leaves are delivered: what its
+    /// next join or leave is checked against.
+    pub intended: BTreeSet<String>,
     /// Groups whose views it watches.
     pub watching: BTreeSet<String>,
     /// Whether it watches the daemon view.
