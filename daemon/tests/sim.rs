@@ -12,7 +12,7 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 /// Seeds the CI batch runs: enough to cover every shape `SimConfig::from_seed` draws.
-const CI_SEEDS: u64 = 32;
+const CI_SEEDS: u64 = 100;
 
 #[test]
 fn a_batch_of_seeds_keeps_every_guarantee() {

@@ -286,6 +286,8 @@ impl Streams {
             s.nack_tries = 0;
         }
         self.acked[self.me as usize][o] = self.streams[o].contiguous;
+        // The other daemons may have acknowledged these chunks before this one got them.
+        self.collect_stream(o);
         receipt
     }
 
@@ -384,17 +386,22 @@ impl Streams {
     /// Drops every chunk that all daemons have.
     pub fn collect_garbage(&mut self) {
         for d in 0..self.streams.len() {
-            let stable = self.acked.iter().map(|row| row[d]).min().unwrap_or(0);
-            let s = &mut self.streams[d];
-            while s.stable < stable {
-                let Some(c) = s.history.pop_front() else {
-                    break;
-                };
-                s.stable = c.seq;
-                s.bytes -= c.body.len();
-                if d == self.me as usize {
-                    self.own_unstable -= c.body.len();
-                }
+            self.collect_stream(d);
+        }
+    }
+
+    /// Drops the chunks of stream `d` that all daemons have.
+    fn collect_stream(&mut self, d: usize) {
+        let stable = self.acked.iter().map(|row| row[d]).min().unwrap_or(0);
+        let s = &mut self.streams[d];
+        while s.stable < stable {
+            let Some(c) = s.history.pop_front() else {
+                break;
+            };
+            s.stable = c.seq;
+            s.bytes -= c.body.len();
+            if d == self.me as usize {
+                self.own_unstable -= c.body.len();
             }
         }
     }
