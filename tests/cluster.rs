@@ -2,16 +2,41 @@
 //! at once in every order; the history checker judges what every client received.
 
 use gcs::{Event, Order};
-use gcs_testkit::{Recorder, TestCluster};
-use gcsd::check::{self, History};
+use gcs_testkit::{CliMember, Recorder, TestCluster};
+use gcsd::check::{self, History, ProcessLog};
 use std::time::Duration;
 
 const PER_SENDER: usize = 150;
+const PER_CLI: usize = 20;
+
+fn assert_correct(processes: Vec<ProcessLog>) {
+    let history = History {
+        processes,
+        complete: true,
+    };
+    let violations = check::check(&history);
+    assert!(
+        violations.is_empty(),
+        "{}",
+        violations
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_daemons_keep_every_guarantee_with_concurrent_senders() {
     let cluster = TestCluster::start(3, "").await;
-    // Two clients per daemon; everyone in g1, every other one also in g2.
+    // A CLI member on each daemon, sending its lines in FIFO order.
+    let mut cli: Vec<CliMember> = cluster
+        .daemons
+        .iter()
+        .enumerate()
+        .map(|(i, d)| CliMember::start(d, &format!("cli{i}"), &["g1"], Order::Fifo))
+        .collect();
+    // Two library clients per daemon; everyone in g1, every other one also in g2.
     let mut clients = Vec::new();
     for (i, d) in cluster.daemons.iter().enumerate() {
         for k in 0..2 {
@@ -23,24 +48,24 @@ async fn three_daemons_keep_every_guarantee_with_concurrent_senders() {
             clients.push(r);
         }
     }
-    let g2_members = (0..clients.len())
-        .filter(|c| (c / 2 + c % 2) % 2 == 0)
-        .count();
+    let in_g2 = |c: usize| (c / 2 + c % 2) % 2 == 0;
+    let g2_members = (0..clients.len()).filter(|c| in_g2(*c)).count();
+    let g1_members = clients.len() + cli.len();
     // Wait until each client sees its groups complete, so every message is sent in the final views.
     for (c, r) in clients.iter_mut().enumerate() {
-        let want_g2 = (c / 2 + c % 2) % 2 == 0;
-        let (mut full_g1, mut full_g2) = (false, !want_g2);
+        let (mut full_g1, mut full_g2) = (false, !in_g2(c));
         while !(full_g1 && full_g2) {
             if let Event::View(v) = r.recv().await {
                 if v.group == "g1" {
-                    full_g1 = v.members.len() == 6;
+                    full_g1 = v.members.len() == g1_members;
                 } else {
                     full_g2 = v.members.len() == g2_members;
                 }
             }
         }
     }
-    // Everyone sends at once: orders cycle, every third message goes to both groups.
+    // Everyone sends at once: orders cycle, every third message goes to both groups; the CLI
+    // members type their lines meanwhile.
     let tasks: Vec<_> = clients
         .into_iter()
         .enumerate()
@@ -61,31 +86,148 @@ async fn three_daemons_keep_every_guarantee_with_concurrent_senders() {
             })
         })
         .collect();
-    let mut clients = Vec::new();
-    for t in tasks {
-        clients.push(t.await.expect("sender task"));
+    for _ in 0..PER_CLI {
+        for m in cli.iter_mut() {
+            m.send(&["g1"], Order::Fifo);
+        }
     }
-    // Every client is in g1, so it receives every message exactly once.
-    let total = 6 * PER_SENDER;
-    for r in &mut clients {
+    // A `gcs send` on each daemon, not a member, to both groups in safe order.
+    let mut senders = Vec::new();
+    for (i, d) in cluster.daemons.iter().enumerate() {
+        let name = format!("sender{i}");
+        let lines: Vec<String> = (1..=PER_CLI)
+            .map(|k| format!("{name}#d{}:{k}", i + 1))
+            .collect();
+        let mut child = d
+            .cli()
+            .args([
+                "--json", "--name", &name, "send", "--order", "safe", "g1,g2",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("gcs send");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            for l in &lines {
+                writeln!(stdin, "{l}").expect("write");
+            }
+        }
+        let out = child.wait_with_output().expect("gcs send ran");
+        assert!(out.status.success());
+        senders.push(ProcessLog {
+            name: format!("{name}#d{}", i + 1),
+            events: lines
+                .into_iter()
+                .map(|id| check::Event::Send {
+                    id,
+                    groups: vec!["g1".into(), "g2".into()],
+                    order: Order::Safe,
+                })
+                .collect(),
+        });
+    }
+    let mut clients_done = Vec::new();
+    for t in tasks {
+        clients_done.push(t.await.expect("sender task"));
+    }
+    // Every member of g1 receives every message exactly once.
+    let total = 6 * PER_SENDER + 3 * PER_CLI + 3 * PER_CLI;
+    for r in &mut clients_done {
         while r.delivered() < total {
             r.recv().await;
         }
         // Nothing more may come: wait a little for strays (duplicates would show up here).
         while r.recv_within(Duration::from_millis(200)).await.is_some() {}
     }
-    let history = History {
-        processes: clients.iter().map(Recorder::process_log).collect(),
-        complete: true,
-    };
-    let violations = check::check(&history);
-    assert!(
-        violations.is_empty(),
-        "{}",
-        violations
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    for m in &mut cli {
+        let deadline = std::time::Instant::now() + gcs_testkit::PATIENCE;
+        while m.delivered() < total {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} got {} of {total}",
+                m.name,
+                m.delivered()
+            );
+            m.pump(Duration::from_millis(100));
+        }
+    }
+    // The CLI members leave; the library clients see them go, then all logs are complete.
+    let mut logs: Vec<ProcessLog> = cli.into_iter().map(CliMember::finish).collect();
+    for r in &mut clients_done {
+        let mut left = 0;
+        while left < 3 {
+            if let Event::View(v) = r.recv().await {
+                left += v.left.len();
+            }
+        }
+    }
+    logs.extend(clients_done.iter().map(Recorder::process_log));
+    logs.extend(senders);
+    assert_correct(logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_foreign_datagrams_are_dropped_and_counted() {
+    let cluster = TestCluster::start(2, "").await;
+    let mut a = Recorder::new(cluster.daemons[0].client("a").await);
+    let mut b = Recorder::new(cluster.daemons[1].client("b").await);
+    a.join("g").await;
+    b.join("g").await;
+    while !matches!(b.recv().await, Event::View(v) if v.members.len() == 2) {}
+    let before = b
+        .client
+        .status()
+        .await
+        .expect("status")
+        .counters
+        .datagrams_dropped;
+
+    let target = cluster.addrs[1];
+    let junk = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
+    let mut another_version = b"GCSD\x09\x03gcs".to_vec();
+    another_version.extend_from_slice(&[0; 10]);
+    let mut another_cluster = b"GCSD\x01\x05other".to_vec();
+    another_cluster.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    let mut truncated = b"GCSD\x01\x03gcs".to_vec();
+    truncated.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0]);
+    let datagrams: Vec<Vec<u8>> = vec![
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        Vec::new(),
+        vec![0xff; 1400],
+        another_version,
+        another_cluster,
+        truncated,
+    ];
+    for d in &datagrams {
+        junk.send_to(d, target).expect("send junk");
+    }
+    // The cluster still works, and every datagram was counted as dropped.
+    a.send(&["g"], Order::Safe).await;
+    let mut got = false;
+    while !got {
+        got = matches!(b.recv().await, Event::Message(_));
+    }
+    let deadline = std::time::Instant::now() + gcs_testkit::PATIENCE;
+    loop {
+        let dropped = b
+            .client
+            .status()
+            .await
+            .expect("status")
+            .counters
+            .datagrams_dropped;
+        if dropped >= before + datagrams.len() as u64 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {} junk datagrams counted",
+            dropped - before,
+            datagrams.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(cluster.daemons[1].log().contains("gcsd ready"));
 }

@@ -193,6 +193,8 @@ impl Drop for TestDaemon {
 pub struct TestCluster {
     /// The daemons, named d1, d2, ...
     pub daemons: Vec<TestDaemon>,
+    /// Their UDP addresses, in the same order.
+    pub addrs: Vec<std::net::SocketAddr>,
 }
 
 impl TestCluster {
@@ -219,7 +221,10 @@ impl TestCluster {
                 TestDaemon::spawn(config, &args)
             })
             .collect();
-        let mut cluster = TestCluster { daemons };
+        let addrs = (0..n)
+            .map(|i| addr(i).parse().expect("a socket address"))
+            .collect();
+        let mut cluster = TestCluster { daemons, addrs };
         for d in &mut cluster.daemons {
             d.wait_ready();
         }
@@ -377,6 +382,151 @@ impl Recorder {
         gcsd::check::ProcessLog {
             name: self.client.private_name().to_string(),
             events: self.log.clone(),
+        }
+    }
+}
+
+/// A `gcs --json join` process whose output lines become a checker log.
+pub struct CliMember {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// The private name from the `connected` line.
+    pub name: String,
+    /// Its log so far.
+    pub log: Vec<gcsd::check::Event>,
+    sent: u64,
+}
+
+impl CliMember {
+    /// Starts `gcs --json --name NAME join GROUP...` on `daemon`, sending with `order`.
+    pub fn start(daemon: &TestDaemon, name: &str, groups: &[&str], order: gcs::Order) -> CliMember {
+        let mut child = daemon
+            .cli()
+            .args(["--json", "--name", name, "join", "--order", order.as_str()])
+            .args(groups)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start gcs join");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = lines.recv_timeout(PATIENCE).expect("gcs printed nothing");
+        let v: serde_json::Value = serde_json::from_str(&first).expect("a JSON line");
+        let name = v["name"]
+            .as_str()
+            .expect("the connected line names the session")
+            .to_string();
+        let log = groups
+            .iter()
+            .map(|g| gcsd::check::Event::Join {
+                group: g.to_string(),
+            })
+            .collect();
+        CliMember {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            name,
+            log,
+            sent: 0,
+        }
+    }
+
+    /// Takes in the lines printed so far, waiting up to `wait` for the first; returns how many.
+    pub fn pump(&mut self, wait: Duration) -> usize {
+        let mut n = 0;
+        let mut next = self.lines.recv_timeout(wait).ok();
+        while let Some(line) = next {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON object a line");
+            let strings = |key: &str| -> Vec<String> {
+                v[key]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            match v["event"].as_str() {
+                Some("message") => self.log.push(gcsd::check::Event::Deliver {
+                    id: v["data"].as_str().unwrap_or_default().to_string(),
+                    sender: v["sender"].as_str().unwrap_or_default().to_string(),
+                    groups: strings("groups"),
+                    order: v["order"]
+                        .as_str()
+                        .and_then(|o| o.parse().ok())
+                        .expect("order"),
+                }),
+                Some("view") => self.log.push(gcsd::check::Event::View(gcs::GroupView {
+                    group: v["group"].as_str().unwrap_or_default().to_string(),
+                    view_id: v["view_id"].as_u64().expect("view_id"),
+                    members: strings("members"),
+                    joined: strings("joined"),
+                    left: strings("left"),
+                    reason: serde_json::from_value(v["reason"].clone()).expect("reason"),
+                    transitional: v["transitional"].as_bool().expect("transitional"),
+                })),
+                other => panic!("unexpected line from gcs join: {other:?}: {line}"),
+            }
+            n += 1;
+            next = self.lines.try_recv().ok();
+        }
+        n
+    }
+
+    /// Sends one uniquely named line (its id is `name:n`) to the joined groups.
+    pub fn send(&mut self, groups: &[&str], order: gcs::Order) {
+        use std::io::Write;
+        self.pump(Duration::ZERO);
+        self.sent += 1;
+        let id = format!("{}:{}", self.name, self.sent);
+        self.log.push(gcsd::check::Event::Send {
+            id: id.clone(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            order,
+        });
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{id}").expect("write to gcs");
+        stdin.flush().expect("flush to gcs");
+    }
+
+    /// Messages delivered so far.
+    pub fn delivered(&self) -> usize {
+        self.log
+            .iter()
+            .filter(|e| matches!(e, gcsd::check::Event::Deliver { .. }))
+            .count()
+    }
+
+    /// Ends the session with SIGTERM and returns its log.
+    pub fn finish(mut self) -> gcsd::check::ProcessLog {
+        self.pump(Duration::ZERO);
+        drop(self.stdin.take());
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let status = wait_exit(&mut self.child);
+        assert!(status.success(), "gcs join exited with {status}");
+        self.pump(Duration::ZERO);
+        self.log.push(gcsd::check::Event::Disconnect);
+        gcsd::check::ProcessLog {
+            name: self.name,
+            events: self.log,
         }
     }
 }
