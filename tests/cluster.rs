@@ -42,13 +42,13 @@ async fn three_daemons_keep_every_guarantee_with_concurrent_senders() {
         for k in 0..2 {
             let mut r = Recorder::new(d.client(&format!("c{i}{k}")).await);
             r.join("g1").await;
-            if (i + k) % 2 == 0 {
+            if (i + k).is_multiple_of(2) {
                 r.join("g2").await;
             }
             clients.push(r);
         }
     }
-    let in_g2 = |c: usize| (c / 2 + c % 2) % 2 == 0;
+    let in_g2 = |c: usize| (c / 2 + c % 2).is_multiple_of(2);
     let g2_members = (0..clients.len()).filter(|c| in_g2(*c)).count();
     let g1_members = clients.len() + cli.len();
     // Wait until each client sees its groups complete, so every message is sent in the final views.
