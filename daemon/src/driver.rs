@@ -114,8 +114,18 @@ impl Daemon {
             "gcsd ready"
         );
         tokio::pin!(shutdown);
+        // One timer, moved when the core's deadline moves, rather than a new one per event.
+        let timer = tokio::time::sleep_until(clock.instant(Time::ZERO));
+        tokio::pin!(timer);
+        let mut armed: Option<Time> = None;
         loop {
-            let deadline = core.poll_timeout().map(|t| clock.instant(t));
+            let deadline = core.poll_timeout();
+            if deadline != armed {
+                if let Some(t) = deadline {
+                    timer.as_mut().reset(clock.instant(t));
+                }
+                armed = deadline;
+            }
             let accepting = core.accepts_client_input();
             if buf.capacity() < net::MAX_DATAGRAM {
                 buf.reserve(RECV_BUFFER);
@@ -167,7 +177,10 @@ impl Daemon {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                _ = sleep_until(deadline), if deadline.is_some() => core.handle_timeout(clock.now()),
+                _ = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    core.handle_timeout(clock.now());
+                }
             }
             state.drain(&mut core, &clock, &udp).await;
         }
@@ -209,7 +222,7 @@ impl Dispatch {
             while let Some(out) = core.poll_output() {
                 match out {
                     Output::Send { to, response } => {
-                        let frame = ipc::frame(&wire::encode_response(&response));
+                        let frame = bytes::Bytes::from(wire::encode_response_frame(&response));
                         for id in to {
                             if let Some(s) = self.sessions.get(&id) {
                                 if s.queue.push(frame.clone()).is_err() {
@@ -224,7 +237,9 @@ impl Dispatch {
                                 if error.code != ErrorCode::Shutdown {
                                     tracing::info!(%client, %error, "ending a client session");
                                 }
-                                ipc::frame(&wire::encode_response(&Response::Closing { error }))
+                                bytes::Bytes::from(wire::encode_response_frame(
+                                    &Response::Closing { error },
+                                ))
                             });
                             s.queue.close(last);
                             s.cancel.cancel();
@@ -267,15 +282,8 @@ fn refuse_at_once(stream: &tokio::net::UnixStream, max_clients: usize) {
         ErrorCode::TooManyClients,
         format!("gcsd already serves {max_clients} clients (limits.max_clients)"),
     );
-    let frame = ipc::frame(&wire::encode_response(&Response::Closing { error }));
+    let frame = wire::encode_response_frame(&Response::Closing { error });
     let _ = stream.try_write(&frame);
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Converts between the monotonic clock and the core's [`Time`].

@@ -481,6 +481,16 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
     encode(resp)
 }
 
+/// Encodes a response as a whole frame: the 4-byte big-endian length, then the body.
+pub fn encode_response_frame(resp: &Response) -> Vec<u8> {
+    let mut out = vec![0u8; 4];
+    // Writing into a Vec cannot fail (see `encode`).
+    let _ = rmp_serde::encode::write_named(&mut out, resp);
+    let len = (out.len() - 4) as u32;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    out
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serializing these plain data types into a Vec cannot fail: every field is a string, a number,
     // bytes, a sequence or a struct of those, all of which MessagePack represents.
@@ -532,6 +542,15 @@ mod tests {
         for r in reqs {
             assert_eq!(decode_request(&encode_request(&r)).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn a_whole_frame_is_the_length_then_the_body() {
+        let r = Response::Ok { id: RequestId(9) };
+        let frame = encode_response_frame(&r);
+        let body = encode_response(&r);
+        assert_eq!(&frame[..4], &(body.len() as u32).to_be_bytes());
+        assert_eq!(&frame[4..], &body[..]);
     }
 
     #[test]

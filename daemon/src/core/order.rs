@@ -80,6 +80,10 @@ pub struct Orderer {
     barrier: Option<(u64, u16, u64, Item)>,
     /// Per daemon: items in stream order, from the oldest not yet done.
     queues: Vec<VecDeque<Entry>>,
+    /// Per daemon: group operations in its queue not yet installed (they hold back reliable items).
+    ops_waiting: Vec<usize>,
+    /// Per daemon: reliable items in its queue held back (by a group operation, or their epoch).
+    reliable_waiting: Vec<usize>,
     /// Totally ordered items not yet delivered: (timestamp, daemon) → sequence number.
     total: BTreeMap<(u64, u16), u64>,
 }
@@ -95,6 +99,8 @@ impl Orderer {
             installed_epoch: 0,
             barrier: None,
             queues: (0..n).map(|_| VecDeque::new()).collect(),
+            ops_waiting: vec![0; n],
+            reliable_waiting: vec![0; n],
             total: BTreeMap::new(),
         }
     }
@@ -135,16 +141,39 @@ impl Orderer {
         }
         self.observe(r.ts);
         let kind = Kind::of(&r.item);
-        if matches!(kind, Kind::Total | Kind::GroupOp) {
-            self.total.insert((r.ts, r.origin), r.seq);
-        }
-        self.queues[o].push_back(Entry {
+        let mut entry = Entry {
             seq: r.seq,
             epoch: r.epoch,
             kind,
             item: Some(r.item),
             done: false,
-        });
+        };
+        match kind {
+            Kind::Total => {
+                self.total.insert((r.ts, r.origin), r.seq);
+            }
+            Kind::GroupOp => {
+                self.total.insert((r.ts, r.origin), r.seq);
+                self.ops_waiting[o] += 1;
+            }
+            Kind::Reliable => {
+                // Reliable messages promise no order: one waits only for an earlier group
+                // operation of its stream (and its own view), never behind other messages.
+                if self.ops_waiting[o] == 0 && r.epoch <= self.installed_epoch {
+                    if let Some(item) = entry.item.take() {
+                        out.push(Delivery {
+                            origin: r.origin,
+                            item,
+                        });
+                    }
+                    entry.done = true;
+                } else {
+                    self.reliable_waiting[o] += 1;
+                }
+            }
+            Kind::Fifo => {}
+        }
+        self.queues[o].push_back(entry);
         self.release(o, out);
     }
 
@@ -164,9 +193,13 @@ impl Orderer {
                     if let Some(e) = self.entry(origin, seq) {
                         e.done = true;
                     }
+                    self.ops_waiting[origin as usize] -= 1;
                     out.push(Delivery { origin, item: op });
                 }
                 for o in 0..self.n {
+                    if self.reliable_waiting[o] > 0 {
+                        self.release_reliable(o, out);
+                    }
                     self.release(o, out);
                 }
             }
@@ -225,22 +258,42 @@ impl Orderer {
         q.get_mut(pos)
     }
 
-    /// Delivers what daemon `o`'s queue allows now: FIFO from the front, and reliable items that
-    /// no earlier group operation holds back; then drops the done prefix.
+    /// Delivers what daemon `o`'s queue allows from its front: items in stream order up to the
+    /// first that must wait (for the total order, a group operation's view, or its own view).
     fn release(&mut self, o: usize, out: &mut Vec<Delivery>) {
         let installed = self.installed_epoch;
         let q = &mut self.queues[o];
-        let mut blocked_fifo = false;
-        for e in q.iter_mut() {
+        while let Some(e) = q.front_mut() {
+            if !e.done {
+                let ready = matches!(e.kind, Kind::Fifo | Kind::Reliable) && e.epoch <= installed;
+                if !ready {
+                    return;
+                }
+                if e.kind == Kind::Reliable {
+                    self.reliable_waiting[o] -= 1;
+                }
+                if let Some(item) = e.item.take() {
+                    out.push(Delivery {
+                        origin: o as u16,
+                        item,
+                    });
+                }
+            }
+            q.pop_front();
+        }
+    }
+
+    /// Delivers the reliable items of daemon `o`'s queue that no group operation before them
+    /// holds back any more (after a view was installed).
+    fn release_reliable(&mut self, o: usize, out: &mut Vec<Delivery>) {
+        let installed = self.installed_epoch;
+        for e in self.queues[o].iter_mut() {
             if e.done {
                 continue;
             }
-            let in_view = e.epoch <= installed;
             match e.kind {
-                Kind::GroupOp => break,
-                Kind::Reliable | Kind::Fifo
-                    if in_view && (e.kind == Kind::Reliable || !blocked_fifo) =>
-                {
+                Kind::GroupOp => return,
+                Kind::Reliable if e.epoch <= installed => {
                     if let Some(item) = e.item.take() {
                         out.push(Delivery {
                             origin: o as u16,
@@ -248,12 +301,10 @@ impl Orderer {
                         });
                     }
                     e.done = true;
+                    self.reliable_waiting[o] -= 1;
                 }
-                _ => blocked_fifo = true,
+                _ => {}
             }
-        }
-        while q.front().is_some_and(|e| e.done) {
-            q.pop_front();
         }
     }
 }

@@ -8,5 +8,5 @@ pub mod session;
 pub mod socket_file;
 
 pub use queue::{OutQueue, Overflow};
-pub use session::{frame, SessionHandle, SessionInput, SessionLimits};
+pub use session::{SessionHandle, SessionInput, SessionLimits};
 pub use socket_file::{SocketError, SocketFile};

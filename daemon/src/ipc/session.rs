@@ -64,14 +64,6 @@ pub fn spawn(
     SessionHandle { queue, cancel }
 }
 
-/// Prefixes an encoded frame body with its length, ready for the socket.
-pub fn frame(body: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(4 + body.len());
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(body);
-    Bytes::from(out)
-}
-
 async fn read_loop(
     r: OwnedReadHalf,
     id: ClientId,
@@ -128,14 +120,38 @@ async fn read_loop(
     let _ = inputs.send(SessionInput::Departed(id, departure)).await;
 }
 
+/// Frames are copied into one buffer of up to this many bytes per write, so a burst of small
+/// frames costs one system call rather than one each.
+const WRITE_COALESCE: usize = 256 * 1024;
+
 async fn write_loop(mut w: OwnedWriteHalf, queue: Arc<OutQueue>) {
     let mut batch: Vec<Bytes> = Vec::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_COALESCE);
     while queue.take(&mut batch).await {
         for f in batch.drain(..) {
-            if w.write_all(&f).await.is_err() {
-                // The client is gone; its reader reports the departure.
+            if f.len() >= WRITE_COALESCE {
+                if !buf.is_empty() && w.write_all(&buf).await.is_err() {
+                    return;
+                }
+                buf.clear();
+                if w.write_all(&f).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            if buf.len() + f.len() > WRITE_COALESCE {
+                if w.write_all(&buf).await.is_err() {
+                    return; // the client is gone; its reader reports the departure
+                }
+                buf.clear();
+            }
+            buf.extend_from_slice(&f);
+        }
+        if !buf.is_empty() {
+            if w.write_all(&buf).await.is_err() {
                 return;
             }
+            buf.clear();
         }
     }
     let _ = w.shutdown().await;
