@@ -37,7 +37,7 @@ fn page(name: &str) -> String {
 #[test]
 fn every_option_in_help_is_in_the_manual() {
     let gcs1 = page("gcs.1");
-    for cmd in [&[][..], &["join"], &["send"], &["watch"], &["status"]] {
+    for cmd in [&[][..], &["join"], &["send"], &["watch"], &["status"], &["bench"]] {
         for flag in long_flags(&help("gcs", cmd)) {
             assert!(
                 gcs1.contains(&flag),
@@ -45,7 +45,7 @@ fn every_option_in_help_is_in_the_manual() {
             );
         }
     }
-    for sub in ["join", "send", "watch", "status"] {
+    for sub in ["join", "send", "watch", "status", "bench"] {
         assert!(
             gcs1.contains(&format!(".B {sub}")),
             "gcs.1 lacks the {sub} command"
@@ -76,6 +76,11 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
         "max_clients",
         "max_client_queue_bytes",
         "hello_timeout_ms",
+        "max_datagram",
+        "send_window_bytes",
+        "retransmit_ms",
+        "heartbeat_ms",
+        "hello_ms",
     ];
     for key in keys {
         assert!(
