@@ -114,6 +114,8 @@ async fn status_reports_the_daemon_its_clients_groups_and_counters() {
     a.join("g2").await.unwrap();
     b.join("g1").await.unwrap();
     a.multicast(&["g1"], Order::Safe, "x").await.unwrap();
+    // Requests of different sessions have no order among them: wait until a's is handled.
+    a.sync().await.unwrap();
     let s = b.status().await.unwrap();
     assert_eq!(s.daemon, "testhost");
     assert_eq!(s.version, env!("CARGO_PKG_VERSION"));

@@ -37,7 +37,14 @@ fn page(name: &str) -> String {
 #[test]
 fn every_option_in_help_is_in_the_manual() {
     let gcs1 = page("gcs.1");
-    for cmd in [&[][..], &["join"], &["send"], &["watch"], &["status"], &["bench"]] {
+    for cmd in [
+        &[][..],
+        &["join"],
+        &["send"],
+        &["watch"],
+        &["status"],
+        &["bench"],
+    ] {
         for flag in long_flags(&help("gcs", cmd)) {
             assert!(
                 gcs1.contains(&flag),

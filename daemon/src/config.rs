@@ -56,13 +56,22 @@ impl Default for LimitsConfig {
     }
 }
 
+/// The datagram size used between daemons on different hosts unless configured: an Ethernet
+/// frame's payload less the IP and UDP headers, so no datagram is fragmented.
+pub const ETHERNET_DATAGRAM: usize = 1472;
+
+/// The datagram size used when every daemon is on a loopback address of one machine, unless
+/// configured: loopback's MTU is 64 KiB, and larger datagrams carry more messages per system call.
+pub const LOOPBACK_DATAGRAM: usize = 65_000;
+
 /// Protocol settings; each has a key under `[protocol]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProtocolConfig {
-    /// Largest datagram sent, in bytes (`max_datagram`). The default fits an Ethernet frame
-    /// unfragmented; loopback and jumbo-frame networks carry more per datagram with larger ones.
-    pub max_datagram: usize,
+    /// Largest datagram sent, in bytes (`max_datagram`). Unset: [`LOOPBACK_DATAGRAM`] when this
+    /// daemon and all its peers are on loopback addresses (one machine), else
+    /// [`ETHERNET_DATAGRAM`], which fits an Ethernet frame unfragmented.
+    pub max_datagram: Option<usize>,
     /// Bytes of this daemon's messages that may be unstable before its clients' sends wait
     /// (`send_window_bytes`).
     pub send_window_bytes: usize,
@@ -78,7 +87,7 @@ pub struct ProtocolConfig {
 impl Default for ProtocolConfig {
     fn default() -> Self {
         ProtocolConfig {
-            max_datagram: 1472,
+            max_datagram: None,
             send_window_bytes: 4 * 1024 * 1024,
             heartbeat_ms: 100,
             retransmit_ms: 5,
@@ -267,7 +276,15 @@ impl Config {
         }
         let limits = file.limits;
         validate_limits(&limits)?;
-        let protocol = file.protocol;
+        let mut protocol = file.protocol;
+        if protocol.max_datagram.is_none() {
+            let local = listen.ip().is_loopback() && peers.iter().all(|p| p.ip().is_loopback());
+            protocol.max_datagram = Some(if local {
+                LOOPBACK_DATAGRAM
+            } else {
+                ETHERNET_DATAGRAM
+            });
+        }
         validate_protocol(&protocol, cluster.len(), peers.len() + 1)?;
         Ok(Config {
             name,
@@ -294,7 +311,7 @@ impl Config {
             cluster: self.cluster.clone(),
             listen: self.listen,
             peers: self.peers.clone(),
-            max_datagram: self.protocol.max_datagram,
+            max_datagram: self.protocol.max_datagram.unwrap_or(ETHERNET_DATAGRAM),
             send_window: self.protocol.send_window_bytes,
             heartbeat: Duration::from_millis(self.protocol.heartbeat_ms),
             retransmit: Duration::from_millis(self.protocol.retransmit_ms),
@@ -358,19 +375,20 @@ fn validate_protocol(
     cluster_len: usize,
     daemons: usize,
 ) -> Result<(), ConfigError> {
-    if !(576..=65_507).contains(&p.max_datagram) {
+    let max_datagram = p.max_datagram.unwrap_or(ETHERNET_DATAGRAM);
+    if !(576..=65_507).contains(&max_datagram) {
         return Err(invalid(
             "protocol.max_datagram",
             "must be between 576 and 65507 bytes",
         ));
     }
-    let body = crate::core::max_chunk_body(p.max_datagram, cluster_len, daemons);
+    let body = crate::core::max_chunk_body(max_datagram, cluster_len, daemons);
     if body < 256 {
         return Err(invalid(
             "protocol.max_datagram",
             format!(
-                "{} bytes leave only {body} bytes of data per datagram for {daemons} daemons; raise it",
-                p.max_datagram
+                "{max_datagram} bytes leave only {body} bytes of data per datagram for {daemons} \
+                 daemons; raise it"
             ),
         ));
     }
@@ -449,6 +467,12 @@ mod tests {
         assert_eq!(c.socket_mode, DEFAULT_SOCKET_MODE);
         assert!(c.peers.is_empty());
         assert_eq!(c.limits, LimitsConfig::default());
+        assert_eq!(c.protocol.max_datagram, Some(LOOPBACK_DATAGRAM));
+        let lan = Config::from_toml("listen = \"10.1.2.3:4804\"").unwrap();
+        assert_eq!(lan.protocol.max_datagram, Some(ETHERNET_DATAGRAM));
+        let set = Config::from_toml("[protocol]\nmax_datagram = 9000").unwrap();
+        assert_eq!(set.protocol.max_datagram, Some(9000));
+        assert!(err("[protocol]\nmax_datagram = 100").contains("protocol.max_datagram"));
     }
 
     #[test]

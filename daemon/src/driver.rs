@@ -231,6 +231,15 @@ impl Dispatch {
                             }
                         }
                     }
+                    Output::Deliver { to, frame } => {
+                        for id in to {
+                            if let Some(s) = self.sessions.get(&id) {
+                                if s.queue.push(frame.clone()).is_err() {
+                                    overflowed.push(id);
+                                }
+                            }
+                        }
+                    }
                     Output::Close { client, error } => {
                         if let Some(s) = self.sessions.remove(&client) {
                             let last = error.map(|error| {

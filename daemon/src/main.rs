@@ -100,8 +100,7 @@ fn init_logging(flag: Option<&str>, file: Option<&str>) -> anyhow::Result<()> {
 
 fn run(config: Config) -> anyhow::Result<()> {
     raise_fd_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

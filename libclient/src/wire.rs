@@ -473,7 +473,16 @@ pub struct DecodeError(#[from] rmp_serde::decode::Error);
 
 /// Encodes a request as a frame body (without the length prefix).
 pub fn encode_request(req: &Request) -> Vec<u8> {
-    encode(req)
+    let payload = match req {
+        Request::Multicast {
+            payload, groups, ..
+        } => payload.len() + groups.iter().map(|g| g.len() + 2).sum::<usize>(),
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(payload + 96);
+    // Writing into a Vec cannot fail (see `encode`).
+    let _ = rmp_serde::encode::write_named(&mut out, req);
+    out
 }
 
 /// Encodes a response as a frame body (without the length prefix).
@@ -483,7 +492,15 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
 
 /// Encodes a response as a whole frame: the 4-byte big-endian length, then the body.
 pub fn encode_response_frame(resp: &Response) -> Vec<u8> {
-    let mut out = vec![0u8; 4];
+    // Sized up front so a large payload is copied once, not again on every growth.
+    let payload = match resp {
+        Response::Message(m) => {
+            m.payload.len() + m.sender.len() + m.groups.iter().map(|g| g.len() + 2).sum::<usize>()
+        }
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(payload + 128);
+    out.extend_from_slice(&[0u8; 4]);
     // Writing into a Vec cannot fail (see `encode`).
     let _ = rmp_serde::encode::write_named(&mut out, resp);
     let len = (out.len() - 4) as u32;

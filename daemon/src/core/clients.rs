@@ -9,8 +9,8 @@ use super::packet::Item;
 use super::{ClientId, Core, Delivery, Session};
 use gcs::names;
 use gcs::wire::{
-    ErrorCode, ErrorInfo, GroupView, Limits, Message, Reason, Request, RequestId, Response,
-    WatchTarget, HELLO_MAGIC, PROTOCOL_VERSION,
+    ErrorCode, ErrorInfo, GroupView, Limits, Reason, Request, RequestId, Response, WatchTarget,
+    HELLO_MAGIC, PROTOCOL_VERSION,
 };
 use std::collections::BTreeSet;
 
@@ -241,12 +241,7 @@ impl Core {
         groups.retain(|g| seen.insert(g.clone()));
         self.counters.messages_sent += 1;
         self.counters.bytes_sent += payload.len() as u64;
-        self.submit(Item::Multicast {
-            order,
-            groups,
-            sender,
-            payload,
-        });
+        self.submit(Item::multicast(order, groups, sender, payload));
     }
 
     fn on_watch(&mut self, client: ClientId, id: RequestId, target: WatchTarget) {
@@ -317,29 +312,21 @@ impl Core {
     /// operation that changes a view.
     pub(super) fn apply(&mut self, delivery: Delivery) {
         match delivery.item {
-            Item::Multicast {
-                order,
-                groups,
-                sender,
-                payload,
-            } => {
-                let mut to = BTreeSet::new();
-                for g in &groups {
-                    to.extend(self.groups.local_members(g));
-                }
+            Item::Multicast { groups, frame, .. } => {
+                let to: Vec<ClientId> = if let [g] = groups.as_slice() {
+                    self.groups.local_members(g).collect()
+                } else {
+                    let mut to = BTreeSet::new();
+                    for g in &groups {
+                        to.extend(self.groups.local_members(g));
+                    }
+                    to.into_iter().collect()
+                };
                 if to.is_empty() {
                     return;
                 }
                 self.counters.messages_delivered += to.len() as u64;
-                self.outputs.push_back(super::Output::Send {
-                    to: to.into_iter().collect(),
-                    response: Response::Message(Message {
-                        groups,
-                        sender,
-                        order,
-                        payload,
-                    }),
-                });
+                self.outputs.push_back(super::Output::Deliver { to, frame });
             }
             Item::Join { group, member } => {
                 let local = self.sessions.client_named(&member);

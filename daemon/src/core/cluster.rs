@@ -312,29 +312,35 @@ impl Core {
             },
         };
         let max = self.config.max_datagram;
+        let mut arena = std::mem::take(&mut self.tx_arena);
         for (to, chunks) in std::mem::take(&mut self.unicast) {
-            let mut b = DatagramBuilder::new(&header, max);
+            let mut b = DatagramBuilder::in_arena(arena, &header, max);
             for chunk in chunks {
+                if b.push(&chunk) {
+                    continue;
+                }
+                if !b.is_empty() {
+                    let (bytes, rest) = b.finish_in();
+                    self.outputs.push_back(super::Output::Transmit {
+                        to: vec![to],
+                        bytes,
+                    });
+                    b = DatagramBuilder::in_arena(rest, &header, max);
+                }
                 if !b.push(&chunk) {
-                    if !b.is_empty() {
-                        let full = std::mem::replace(&mut b, DatagramBuilder::new(&header, max));
-                        self.outputs.push_back(super::Output::Transmit {
-                            to: vec![to],
-                            bytes: full.finish(),
-                        });
-                    }
-                    if !b.push(&chunk) {
-                        tracing::error!("a chunk does not fit in an empty datagram; dropped");
-                    }
+                    tracing::error!("a chunk does not fit in an empty datagram; dropped");
                 }
             }
-            if !b.is_empty() {
+            let (bytes, rest) = b.finish_in();
+            arena = rest;
+            if bytes.len() > header_len(header.cluster.len()) {
                 self.outputs.push_back(super::Output::Transmit {
                     to: vec![to],
-                    bytes: b.finish(),
+                    bytes,
                 });
             }
         }
+        self.tx_arena = arena;
         let Some(c) = &self.cluster else {
             return;
         };
@@ -353,8 +359,9 @@ impl Core {
             epoch: c.orderer.epoch(),
             received: c.streams.received_vector(),
         });
+        let mut arena = std::mem::take(&mut self.tx_arena);
         loop {
-            let mut b = DatagramBuilder::new(&header, max);
+            let mut b = DatagramBuilder::in_arena(arena, &header, max);
             b.push(&ack);
             let mut added = 0;
             while let Some(front) = self.outgoing.front() {
@@ -369,14 +376,17 @@ impl Core {
                 tracing::error!("a data chunk does not fit in a datagram; dropped");
                 self.outgoing.pop_front();
             }
+            let (bytes, rest) = b.finish_in();
+            arena = rest;
             self.outputs.push_back(super::Output::Transmit {
                 to: peers.clone(),
-                bytes: b.finish(),
+                bytes,
             });
             if self.outgoing.is_empty() {
                 break;
             }
         }
+        self.tx_arena = arena;
         self.ack_due = false;
         self.next_heartbeat = self.now + self.config.heartbeat;
         self.next_busy_ack = self.now + self.config.retransmit;
@@ -389,9 +399,9 @@ fn item_bytes(item: &Item) -> usize {
         Item::Multicast {
             groups,
             sender,
-            payload,
+            frame,
             ..
-        } => payload.len() + sender.len() + groups.iter().map(String::len).sum::<usize>() + 8,
+        } => frame.len() + sender.len() + groups.iter().map(String::len).sum::<usize>() + 8,
         Item::Join { group, member } | Item::Leave { group, member, .. } => {
             group.len() + member.len() + 8
         }

@@ -129,6 +129,13 @@ pub enum Output {
         /// The frame.
         response: gcs::wire::Response,
     },
+    /// Send a message, already encoded as a whole client frame, to each of these clients.
+    Deliver {
+        /// The recipients, in id order, each once.
+        to: Vec<ClientId>,
+        /// The frame (length prefix included), the same bytes for every recipient.
+        frame: Bytes,
+    },
     /// End the session of `client` after what is already queued for it; send `error` as its last
     /// frame if there is one.
     Close {
@@ -144,6 +151,26 @@ pub enum Output {
         /// The datagram.
         bytes: Bytes,
     },
+}
+
+impl Output {
+    /// The frame this output sends to clients, decoded: for tests and tools that look at what
+    /// clients get.
+    pub fn response(&self) -> Option<gcs::wire::Response> {
+        match self {
+            Output::Send { response, .. } => Some(response.clone()),
+            Output::Deliver { frame, .. } => gcs::wire::decode_response(frame.get(4..)?).ok(),
+            _ => None,
+        }
+    }
+
+    /// The clients this output sends to.
+    pub fn recipients(&self) -> &[ClientId] {
+        match self {
+            Output::Send { to, .. } | Output::Deliver { to, .. } => to,
+            _ => &[],
+        }
+    }
 }
 
 /// The formed cluster: the view and the layers that need it.
@@ -181,6 +208,8 @@ pub struct Core {
     outgoing: VecDeque<packet::DataChunk>,
     /// Chunks for one peer only (retransmissions, NACKs, hellos).
     unicast: BTreeMap<SocketAddr, Vec<packet::Chunk>>,
+    /// Spare memory datagrams are built in.
+    tx_arena: bytes::BytesMut,
     ack_due: bool,
     next_hello: Time,
     next_heartbeat: Time,
@@ -211,6 +240,7 @@ impl Core {
             outputs: VecDeque::new(),
             outgoing: VecDeque::new(),
             unicast: BTreeMap::new(),
+            tx_arena: bytes::BytesMut::new(),
             ack_due: false,
             next_hello: now,
             next_heartbeat: now,

@@ -316,18 +316,22 @@ mod tests {
     use bytes::Bytes;
 
     fn msg(text: &'static str, order: Order) -> Item {
-        Item::Multicast {
+        Item::multicast(
             order,
-            groups: vec!["g".into()],
-            sender: "c#d".into(),
-            payload: Bytes::from_static(text.as_bytes()),
-        }
+            vec!["g".into()],
+            "c#d".into(),
+            Bytes::from_static(text.as_bytes()),
+        )
     }
 
     fn texts(out: &[Delivery]) -> Vec<String> {
         out.iter()
             .map(|d| match &d.item {
-                Item::Multicast { payload, .. } => String::from_utf8_lossy(payload).into_owned(),
+                Item::Multicast { .. } => d
+                    .item
+                    .message()
+                    .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+                    .unwrap_or_default(),
                 Item::Join { member, .. } => format!("join {member}"),
                 Item::Leave { member, .. } => format!("leave {member}"),
             })

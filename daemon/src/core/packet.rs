@@ -22,6 +22,9 @@ pub const WIRE_VERSION: u8 = 1;
 /// The sender index a datagram carries before its sender has formed a view.
 pub const NO_INDEX: u16 = u16::MAX;
 
+/// How much an arena grows by when it runs low (see [`DatagramBuilder::in_arena`]).
+const ARENA_BLOCK: usize = 256 * 1024;
+
 /// Bytes a data chunk takes besides its body.
 pub const DATA_CHUNK_OVERHEAD: usize = 1 + 2 + 8 + 8 + 8 + 1 + 4;
 
@@ -173,7 +176,18 @@ pub struct DatagramBuilder {
 impl DatagramBuilder {
     /// Starts a datagram with `header`, to be at most `max` bytes.
     pub fn new(header: &Header, max: usize) -> Self {
-        let mut buf = BytesMut::with_capacity(max.min(65_536));
+        Self::in_arena(BytesMut::new(), header, max)
+    }
+
+    /// Starts a datagram in the spare capacity of `arena` (allocating a larger block only when
+    /// it runs low), so building many datagrams costs few allocations. Finish with
+    /// [`DatagramBuilder::finish_in`] to get the arena back.
+    pub fn in_arena(mut arena: BytesMut, header: &Header, max: usize) -> Self {
+        arena.clear();
+        if arena.capacity() < max {
+            arena.reserve(max.max(ARENA_BLOCK));
+        }
+        let mut buf = arena;
         buf.put_slice(&MAGIC);
         buf.put_u8(WIRE_VERSION);
         let cluster = header.cluster.as_bytes();
@@ -211,6 +225,12 @@ impl DatagramBuilder {
     /// The finished datagram.
     pub fn finish(self) -> Bytes {
         self.buf.freeze()
+    }
+
+    /// The finished datagram, and the arena's remaining capacity for the next one.
+    pub fn finish_in(mut self) -> (Bytes, BytesMut) {
+        let datagram = self.buf.split().freeze();
+        (datagram, self.buf)
     }
 }
 
@@ -438,8 +458,9 @@ pub enum Item {
         groups: Vec<String>,
         /// The sending client's private name.
         sender: String,
-        /// The body.
-        payload: Bytes,
+        /// The message as receivers get it: a whole client frame (length prefix included),
+        /// encoded once by the origin daemon and handed to every receiving client unchanged.
+        frame: Bytes,
     },
     /// `member` joins `group`.
     Join {
@@ -460,6 +481,36 @@ pub enum Item {
 }
 
 impl Item {
+    /// A multicast item, with its client frame built once here.
+    pub fn multicast(order: Order, groups: Vec<String>, sender: String, payload: Bytes) -> Item {
+        let frame = Bytes::from(gcs::wire::encode_response_frame(
+            &gcs::wire::Response::Message(gcs::Message {
+                groups: groups.clone(),
+                sender: sender.clone(),
+                order,
+                payload,
+            }),
+        ));
+        Item::Multicast {
+            order,
+            groups,
+            sender,
+            frame,
+        }
+    }
+
+    /// The message of a multicast item, decoded from its frame (for tests and tools; the daemon
+    /// itself never needs to).
+    pub fn message(&self) -> Option<gcs::Message> {
+        let Item::Multicast { frame, .. } = self else {
+            return None;
+        };
+        match gcs::wire::decode_response(frame.get(4..)?) {
+            Ok(gcs::wire::Response::Message(m)) => Some(m),
+            _ => None,
+        }
+    }
+
     /// The order this item is delivered with; group operations are agreed.
     pub fn order(&self) -> Order {
         match self {
@@ -528,12 +579,10 @@ pub fn encode_item(item: &Item) -> Bytes {
             order,
             groups,
             sender,
-            payload,
+            frame,
         } => {
             buf.reserve(
-                16 + sender.len()
-                    + groups.iter().map(|g| g.len() + 2).sum::<usize>()
-                    + payload.len(),
+                16 + sender.len() + groups.iter().map(|g| g.len() + 2).sum::<usize>() + frame.len(),
             );
             buf.put_u8(ITEM_MULTICAST);
             buf.put_u8(order_code(*order));
@@ -542,7 +591,7 @@ pub fn encode_item(item: &Item) -> Bytes {
             for g in groups.iter().take(u16::MAX as usize) {
                 put_str16(&mut buf, g);
             }
-            buf.put_slice(payload);
+            buf.put_slice(frame);
         }
         Item::Join { group, member } => {
             buf.put_u8(ITEM_JOIN);
@@ -584,12 +633,19 @@ pub fn decode_item(bytes: Bytes) -> Result<Item, DecodeError> {
             let groups = (0..n)
                 .map(|_| str16(&mut r))
                 .collect::<Result<Vec<_>, _>>()?;
-            let payload = r.take(r.left())?;
+            let frame = r.take(r.left())?;
+            // The frame goes to clients as it is: it must at least be a frame of its own length.
+            let announced = frame
+                .get(..4)
+                .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize);
+            if announced != Some(frame.len().saturating_sub(4)) {
+                return Err(DecodeError::Invalid("message frame length"));
+            }
             Item::Multicast {
                 order,
                 groups,
                 sender,
-                payload,
+                frame,
             }
         }
         ITEM_JOIN => {
@@ -683,12 +739,12 @@ mod tests {
     #[test]
     fn items_round_trip() {
         let items = [
-            Item::Multicast {
-                order: Order::Safe,
-                groups: vec!["a".into(), "b".into()],
-                sender: "x#d".into(),
-                payload: Bytes::from_static(b"\x00\x01"),
-            },
+            Item::multicast(
+                Order::Safe,
+                vec!["a".into(), "b".into()],
+                "x#d".into(),
+                Bytes::from_static(b"\x00\x01"),
+            ),
             Item::Join {
                 group: "g".into(),
                 member: "y#d".into(),

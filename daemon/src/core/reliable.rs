@@ -493,12 +493,12 @@ mod tests {
     use gcs::Order;
 
     fn item(text: &'static str, order: Order) -> Item {
-        Item::Multicast {
+        Item::multicast(
             order,
-            groups: vec!["g".into()],
-            sender: "c#d".into(),
-            payload: Bytes::from_static(text.as_bytes()),
-        }
+            vec!["g".into()],
+            "c#d".into(),
+            Bytes::from_static(text.as_bytes()),
+        )
     }
 
     fn sender_and_receiver() -> (Streams, Streams) {
@@ -522,12 +522,12 @@ mod tests {
     #[test]
     fn large_items_are_fragmented_and_reassembled_in_any_arrival_order() {
         let (mut a, mut b) = sender_and_receiver();
-        let big = Item::Multicast {
-            order: Order::Agreed,
-            groups: vec!["g".into()],
-            sender: "c#d".into(),
-            payload: Bytes::from(vec![42u8; 5000]),
-        };
+        let big = Item::multicast(
+            Order::Agreed,
+            vec!["g".into()],
+            "c#d".into(),
+            Bytes::from(vec![42u8; 5000]),
+        );
         let chunks = a.send(3, 0, &big, 700);
         assert!(chunks.len() > 5);
         assert_eq!(chunks[0].frag, Frag::First);

@@ -383,9 +383,12 @@ impl Sim {
     fn drain(&mut self, d: usize) {
         while let Some(out) = self.daemons[d].core.poll_output() {
             match out {
-                Output::Send { to, response } => {
-                    for id in to {
-                        let Some(&c) = self.by_id.get(&(d, id)) else {
+                out @ (Output::Send { .. } | Output::Deliver { .. }) => {
+                    let Some(response) = out.response() else {
+                        continue;
+                    };
+                    for id in out.recipients() {
+                        let Some(&c) = self.by_id.get(&(d, *id)) else {
                             continue;
                         };
                         let cl = &mut self.clients[c];

@@ -29,6 +29,11 @@ pub struct BenchArgs {
 /// Bytes at the start of each payload: send time (ns) and sender index.
 const STAMP: usize = 16;
 
+/// Senders stay at most this many messages ahead of the slowest receiver, as a well-behaved
+/// application would: a daemon disconnects a client that lets its queue fill, so a benchmark that
+/// outruns its own receivers would measure nothing.
+const MAX_AHEAD: u64 = 8192;
+
 struct ReceiverResult {
     delivered: u64,
     latencies_us: Vec<u32>,
@@ -74,11 +79,19 @@ pub async fn run(args: BenchArgs) -> Result<(), Error> {
     let expected = per_sender.map(|p| p * args.senders as u64);
     let delivered_total = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sent_total = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let per_receiver: std::sync::Arc<Vec<std::sync::atomic::AtomicU64>> = std::sync::Arc::new(
+        (0..args.receivers)
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
+    );
+    let caught_up = std::sync::Arc::new(tokio::sync::Notify::new());
 
     let mut send_tasks = Vec::new();
     for (i, mut c) in senders.into_iter().enumerate() {
         let groups = groups.clone();
         let sent_total = sent_total.clone();
+        let per_receiver = per_receiver.clone();
+        let caught_up = caught_up.clone();
         let (order, duration, rate) = (args.order, args.duration, args.rate);
         send_tasks.push(tokio::spawn(async move {
             let mut payload = vec![b'.'; size];
@@ -95,6 +108,19 @@ pub async fn run(args: BenchArgs) -> Result<(), Error> {
                     let due = start + Duration::from_secs_f64(k as f64 / r as f64);
                     tokio::time::sleep_until(due.into()).await;
                 }
+                loop {
+                    let slowest = per_receiver
+                        .iter()
+                        .map(|d| d.load(std::sync::atomic::Ordering::Relaxed))
+                        .min()
+                        .unwrap_or(0);
+                    let ahead = sent_total.load(std::sync::atomic::Ordering::Relaxed);
+                    if ahead.saturating_sub(slowest) < MAX_AHEAD {
+                        break;
+                    }
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(5), caught_up.notified()).await;
+                }
                 let ns = start.elapsed().as_nanos() as u64;
                 payload[..8].copy_from_slice(&ns.to_be_bytes());
                 let g = &groups[(k as usize + i) % groups.len()];
@@ -108,8 +134,10 @@ pub async fn run(args: BenchArgs) -> Result<(), Error> {
     }
 
     let mut recv_tasks = Vec::new();
-    for mut c in receivers {
+    for (ri, mut c) in receivers.into_iter().enumerate() {
         let delivered_total = delivered_total.clone();
+        let per_receiver = per_receiver.clone();
+        let caught_up = caught_up.clone();
         let sent_total = sent_total.clone();
         let duration = args.duration;
         recv_tasks.push(tokio::spawn(async move {
@@ -151,6 +179,10 @@ pub async fn run(args: BenchArgs) -> Result<(), Error> {
                     r.delivered += 1;
                     r.last = Some(Instant::now());
                     delivered_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    per_receiver[ri].store(r.delivered, std::sync::atomic::Ordering::Relaxed);
+                    if r.delivered.is_multiple_of(512) {
+                        caught_up.notify_waiters();
+                    }
                 }
             }
             Ok::<(ReceiverResult, Client), Error>((r, c))

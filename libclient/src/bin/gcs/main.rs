@@ -134,10 +134,18 @@ mod exit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // One thread serves a session; the load generator runs many sessions at once and needs the
+    // cores its receivers compete for.
+    let runtime = if matches!(cli.command, Command::Bench { .. }) {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("gcs: cannot start the async runtime: {e}");
