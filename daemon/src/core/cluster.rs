@@ -129,7 +129,12 @@ impl Core {
             return;
         }
         let why = match &self.cluster {
-            None => Some("this daemon's view has not formed yet".to_string()),
+            None => {
+                // Normal while starting: a peer formed first. It will send again.
+                self.counters.datagrams_dropped += 1;
+                tracing::debug!(%from, "dropped a datagram: this daemon's view has not formed yet");
+                return;
+            }
             Some(c) => match c.view.index_of(from) {
                 None => Some("the sender is not a member of the view".to_string()),
                 Some(i) if i != header.sender || header.view != c.view.view.view_id => {
@@ -218,9 +223,16 @@ impl Core {
         }
     }
 
+    /// Drops a datagram and counts it. The first from each address is logged as a warning with
+    /// the reason (another cluster, another version, a stranger), the rest at debug level, so a
+    /// misconfiguration is visible without a flood of log lines.
     fn drop_datagram(&mut self, from: SocketAddr, why: &str) {
         self.counters.datagrams_dropped += 1;
-        tracing::debug!(%from, "dropped a datagram: {why}");
+        if self.warned.len() < MAX_WARNED && self.warned.insert(from) {
+            tracing::warn!(%from, "ignoring a datagram (further ones from there are logged at debug level): {why}");
+        } else {
+            tracing::debug!(%from, "dropped a datagram: {why}");
+        }
     }
 
     /// Everything due at `self.now`: deliveries that became possible, hellos, acknowledgements,
