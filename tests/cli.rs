@@ -268,3 +268,64 @@ fn exit_statuses_follow_the_manual() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/gcsd.sock"));
 }
+
+#[test]
+fn bench_prints_one_summary_object_with_the_documented_fields() {
+    let d = TestDaemon::start();
+    let out = d
+        .cli()
+        .args([
+            "bench",
+            "--json",
+            "--count",
+            "300",
+            "--senders",
+            "2",
+            "--receivers",
+            "2",
+            "--groups",
+            "2",
+            "--size",
+            "200",
+            "--order",
+            "safe",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["event"], "bench");
+    for key in ["msgs_per_s", "sent", "delivered_per_receiver"] {
+        assert!(v[key].is_u64(), "{key} in {v}");
+    }
+    assert!(v["mb_per_s"].is_number());
+    for p in ["p50", "p90", "p99", "max"] {
+        assert!(v["latency_us"][p].is_u64(), "latency_us.{p} in {v}");
+    }
+    assert!(v["latency_us"]["p50"].as_u64() <= v["latency_us"]["max"].as_u64());
+    assert_eq!(v["sent"], 300);
+    assert_eq!(
+        v["delivered_per_receiver"], 300,
+        "every receiver gets every message"
+    );
+    assert_eq!(v["order"], "safe");
+    assert_eq!(v["size"], 200);
+    assert_eq!(v["senders"], 2);
+    assert_eq!(v["receivers"], 2);
+    assert_eq!(v["groups"], 2);
+    assert_eq!(v["daemons"], 1);
+
+    // A bad argument is a usage error.
+    let out = d
+        .cli()
+        .args(["bench", "--duration", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
