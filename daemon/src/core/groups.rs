@@ -69,14 +69,7 @@ impl Groups {
             return Err(MembershipError::AlreadyMember);
         }
         let view_id = self.next_view();
-        let g = self
-            .groups
-            .entry(group.to_string())
-            .or_insert_with(|| Group {
-                members: BTreeMap::new(),
-                watchers: BTreeSet::new(),
-                current: empty_view(group),
-            });
+        let g = self.entry(group);
         g.members.insert(member.to_string(), client);
         g.current = GroupView {
             group: group.to_string(),
@@ -125,14 +118,7 @@ impl Groups {
 
     /// Makes `client` a watcher of `group`. Returns the group's current view if it has members.
     pub fn watch(&mut self, group: &str, client: ClientId) -> Option<GroupView> {
-        let g = self
-            .groups
-            .entry(group.to_string())
-            .or_insert_with(|| Group {
-                members: BTreeMap::new(),
-                watchers: BTreeSet::new(),
-                current: empty_view(group),
-            });
+        let g = self.entry(group);
         g.watchers.insert(client);
         (g.current.view_id != 0).then(|| g.current.clone())
     }
@@ -174,6 +160,17 @@ impl Groups {
                 view_id: g.current.view_id,
             })
             .collect()
+    }
+
+    /// The group called `group`, created without members or watchers if it does not exist.
+    fn entry(&mut self, group: &str) -> &mut Group {
+        self.groups
+            .entry(group.to_string())
+            .or_insert_with(|| Group {
+                members: BTreeMap::new(),
+                watchers: BTreeSet::new(),
+                current: empty_view(group),
+            })
     }
 
     fn next_view(&mut self) -> ViewId {

@@ -11,19 +11,57 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct BenchArgs {
-    pub sockets: Vec<PathBuf>,
+/// What to run: the options of `gcs bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchOpts {
+    /// A daemon's socket to spread sessions over (repeatable; round-robin)
+    /// [default: the --socket path].
+    #[arg(long = "connect", value_name = "PATH")]
+    pub connect: Vec<PathBuf>,
+    /// Delivery order.
+    #[arg(long, short, default_value = "agreed")]
     pub order: Order,
+    /// Message size in bytes (at least 16: a timestamp and the sender).
+    #[arg(long, default_value_t = 1000, value_name = "BYTES")]
     pub size: usize,
+    /// Messages to send in all [default: 100000 unless --duration is given].
+    #[arg(long, value_name = "N", conflicts_with = "duration")]
     pub count: Option<u64>,
+    /// Send for this long instead: 10s, 500ms, 2m, or seconds.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Sending sessions.
+    #[arg(long, default_value_t = 1, value_name = "N")]
     pub senders: usize,
+    /// Receiving sessions.
+    #[arg(long, default_value_t = 1, value_name = "N")]
     pub receivers: usize,
+    /// Groups; each sender sends to them in turn, each receiver joins all.
+    #[arg(long, default_value_t = 1, value_name = "N")]
     pub groups: usize,
+    /// Messages per second per sender [default: as fast as the cluster takes them].
+    #[arg(long, value_name = "N")]
     pub rate: Option<u64>,
-    pub json: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, unit) = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((t, "s"), |i| (&t[..i], &t[i..]));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration such as 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        _ => return Err(format!("'{text}': use s, ms or m")),
+    };
+    if !(secs > 0.0 && secs < 1e9) {
+        return Err(format!("'{text}' must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Bytes at the start of each payload: send time (ns) and sender index.
@@ -40,7 +78,13 @@ struct ReceiverResult {
     last: Option<Instant>,
 }
 
-pub async fn run(args: BenchArgs) -> Result<(), Error> {
+pub async fn run(mut args: BenchOpts, socket: PathBuf, json: bool) -> Result<(), Error> {
+    if args.connect.is_empty() {
+        args.connect.push(socket);
+    }
+    if args.count.is_none() && args.duration.is_none() {
+        args.count = Some(100_000);
+    }
     if args.senders == 0 || args.receivers == 0 || args.groups == 0 {
         return Err(Error::Invalid(
             "--senders, --receivers and --groups must be at least 1".into(),
@@ -48,7 +92,7 @@ pub async fn run(args: BenchArgs) -> Result<(), Error> {
     }
     let size = args.size.max(STAMP);
     let groups: Vec<String> = (0..args.groups).map(|g| format!("bench-{g}")).collect();
-    let socket = |i: usize| args.sockets[i % args.sockets.len()].clone();
+    let socket = |i: usize| args.connect[i % args.connect.len()].clone();
 
     // Receivers first, and wait until each sees every group with all receivers in it.
     let mut receivers = Vec::new();
@@ -264,13 +308,13 @@ pub async fn run(args: BenchArgs) -> Result<(), Error> {
         "senders": args.senders,
         "receivers": args.receivers,
         "groups": args.groups,
-        "daemons": args.sockets.len(),
+        "daemons": args.connect.len(),
         "count": args.count,
         "duration_s": args.duration.map(|d| d.as_secs_f64()),
         "rate": args.rate,
     });
     let mut out = std::io::stdout().lock();
-    let printed = if args.json {
+    let printed = if json {
         writeln!(out, "{summary}")
     } else {
         writeln!(
@@ -289,7 +333,7 @@ pub async fn run(args: BenchArgs) -> Result<(), Error> {
             args.senders,
             args.receivers,
             args.groups,
-            args.sockets.len(),
+            args.connect.len(),
             elapsed
         )
     };

@@ -72,56 +72,7 @@ enum Command {
     /// Print the daemon's status: its view, clients, groups and counters.
     Status,
     /// Measure throughput and latency: senders multicast to groups that receivers joined.
-    Bench {
-        /// A daemon's socket to spread sessions over (repeatable; round-robin)
-        /// [default: the --socket path].
-        #[arg(long = "connect", value_name = "PATH")]
-        connect: Vec<PathBuf>,
-        /// Delivery order.
-        #[arg(long, short, default_value = "agreed")]
-        order: Order,
-        /// Message size in bytes (at least 16: a timestamp and the sender).
-        #[arg(long, default_value_t = 1000, value_name = "BYTES")]
-        size: usize,
-        /// Messages to send in all [default: 100000 unless --duration is given].
-        #[arg(long, value_name = "N", conflicts_with = "duration")]
-        count: Option<u64>,
-        /// Send for this long instead: 10s, 500ms, 2m, or seconds.
-        #[arg(long, value_name = "TIME", value_parser = parse_duration)]
-        duration: Option<std::time::Duration>,
-        /// Sending sessions.
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        senders: usize,
-        /// Receiving sessions.
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        receivers: usize,
-        /// Groups; each sender sends to them in turn, each receiver joins all.
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        groups: usize,
-        /// Messages per second per sender [default: as fast as the cluster takes them].
-        #[arg(long, value_name = "N")]
-        rate: Option<u64>,
-    },
-}
-
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let (num, unit) = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((t, "s"), |i| (&t[..i], &t[i..]));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration such as 10s, 500ms or 2m"))?;
-    let secs = match unit {
-        "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        _ => return Err(format!("'{text}': use s, ms or m")),
-    };
-    if !(secs > 0.0 && secs < 1e9) {
-        return Err(format!("'{text}' must be a positive duration"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    Bench(bench::BenchOpts),
 }
 
 /// Exit statuses, documented in gcs(1).
@@ -136,7 +87,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // One thread serves a session; the load generator runs many sessions at once and needs the
     // cores its receivers compete for.
-    let runtime = if matches!(cli.command, Command::Bench { .. }) {
+    let runtime = if matches!(cli.command, Command::Bench(_)) {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -192,41 +143,8 @@ impl From<std::io::Error> for Failure {
 async fn run(cli: Cli) -> Result<(), Failure> {
     let printer = Printer::new(cli.global.json);
     let path = cli.global.socket.unwrap_or_else(gcs::default_socket_path);
-    if let Command::Bench {
-        connect,
-        order,
-        size,
-        count,
-        duration,
-        senders,
-        receivers,
-        groups,
-        rate,
-    } = cli.command
-    {
-        let sockets = if connect.is_empty() {
-            vec![path]
-        } else {
-            connect
-        };
-        let count = count.or(if duration.is_none() {
-            Some(100_000)
-        } else {
-            None
-        });
-        return Ok(bench::run(bench::BenchArgs {
-            sockets,
-            order,
-            size,
-            count,
-            duration,
-            senders,
-            receivers,
-            groups,
-            rate,
-            json: cli.global.json,
-        })
-        .await?);
+    if let Command::Bench(opts) = cli.command {
+        return Ok(bench::run(opts, path, cli.global.json).await?);
     }
     let mut client = Client::connect_to(&path, &cli.global.name).await?;
     if !matches!(cli.command, Command::Status) {
@@ -279,7 +197,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             client.disconnect().await?;
             Ok(())
         }
-        Command::Bench { .. } => Ok(()),
+        Command::Bench(_) => Ok(()),
     }
 }
 
