@@ -338,10 +338,11 @@ fn validate_limits(l: &LimitsConfig) -> Result<(), ConfigError> {
             "must be between 1 and 1024 bytes",
         ));
     }
-    if l.max_groups_per_client == 0 || l.max_groups_per_client > 100_000 {
+    // A multicast may name as many groups as a client may join, and the wire counts them in 16 bits.
+    if l.max_groups_per_client == 0 || l.max_groups_per_client > 65_535 {
         return Err(invalid(
             "limits.max_groups_per_client",
-            "must be between 1 and 100000",
+            "must be between 1 and 65535",
         ));
     }
     if l.max_clients == 0 || l.max_clients > 1_000_000 {

@@ -2,107 +2,12 @@
 //! stops taking its requests) once its daemon's unstable bytes fill the send window; nothing is
 //! dropped, and what the daemons hold stays within the windows.
 
+mod common;
+
 use bytes::Bytes;
-use gcs::wire::{Request, RequestId, Response, HELLO_MAGIC, PROTOCOL_VERSION};
+use common::{Pair, SIZE, WINDOW};
+use gcs::wire::{Request, RequestId};
 use gcs::Order;
-use gcsd::core::{ClientId, Core, CoreConfig, Output, Time};
-use std::collections::VecDeque;
-use std::net::SocketAddr;
-
-const WINDOW: usize = 64 * 1024;
-const SIZE: usize = 1000;
-
-fn addr(i: usize) -> SocketAddr {
-    SocketAddr::from(([127, 0, 20, i as u8 + 1], 4804))
-}
-
-struct Pair {
-    cores: [Core; 2],
-    net: VecDeque<(usize, SocketAddr, Bytes)>,
-    delivered: Vec<Bytes>,
-    now: Time,
-}
-
-impl Pair {
-    fn new() -> Pair {
-        let core = |i: usize| {
-            Core::new(
-                CoreConfig {
-                    listen: addr(i),
-                    peers: vec![addr(1 - i)],
-                    send_window: WINDOW,
-                    ..CoreConfig::single(&format!("d{i}"))
-                },
-                Time(0),
-            )
-        };
-        let mut p = Pair {
-            cores: [core(0), core(1)],
-            net: VecDeque::new(),
-            delivered: Vec::new(),
-            now: Time(0),
-        };
-        p.settle();
-        p
-    }
-
-    /// Collects the outputs of core `i`: datagrams go on the network, messages to the receiver.
-    fn drain(&mut self, i: usize) {
-        while let Some(out) = self.cores[i].poll_output() {
-            match out {
-                Output::Transmit { to, bytes } => {
-                    for dest in to {
-                        let j = usize::from(dest == addr(1));
-                        self.net.push_back((j, addr(i), bytes.clone()));
-                    }
-                }
-                out @ Output::Deliver { .. } => {
-                    if let Some(Response::Message(m)) = out.response() {
-                        self.delivered.push(m.payload);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Runs the network and timers until nothing is in flight.
-    fn settle(&mut self) {
-        for _ in 0..10_000 {
-            self.drain(0);
-            self.drain(1);
-            if let Some((to, from, bytes)) = self.net.pop_front() {
-                self.cores[to].handle_datagram(self.now, from, bytes);
-                continue;
-            }
-            // Quiet: let time pass so acknowledgements and retries go out, then stop once even
-            // that produces nothing.
-            self.now = self.now + std::time::Duration::from_millis(10);
-            self.cores[0].handle_timeout(self.now);
-            self.cores[1].handle_timeout(self.now);
-            self.drain(0);
-            self.drain(1);
-            if self.net.is_empty() {
-                return;
-            }
-        }
-        panic!("the pair never settled");
-    }
-
-    fn client(&mut self, i: usize, name: &str) -> ClientId {
-        let id = self.cores[i].handle_connect(self.now);
-        self.cores[i].handle_request(
-            self.now,
-            id,
-            Request::Hello {
-                magic: HELLO_MAGIC.into(),
-                version: PROTOCOL_VERSION,
-                name: name.into(),
-            },
-        );
-        id
-    }
-}
 
 #[test]
 fn a_fast_sender_waits_for_the_window_and_loses_nothing() {

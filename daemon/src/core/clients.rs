@@ -87,6 +87,15 @@ impl Core {
         }
         if !name.is_empty() {
             let private = format!("{name}#{}", self.config.daemon_name);
+            if self.reserved.contains_key(&private) {
+                return Some(ErrorInfo::new(
+                    ErrorCode::NameTaken,
+                    format!(
+                        "'{private}' belongs to a session that just ended and is still leaving its \
+                         groups; try again in a moment"
+                    ),
+                ));
+            }
             if self.sessions.name_taken(&private) {
                 return Some(ErrorInfo::new(
                     ErrorCode::NameTaken,
@@ -109,7 +118,7 @@ impl Core {
         let mut n = client.0;
         loop {
             let candidate = format!("c{n}#{daemon}");
-            if !self.sessions.name_taken(&candidate) {
+            if !self.sessions.name_taken(&candidate) && !self.reserved.contains_key(&candidate) {
                 return candidate;
             }
             n += 1;
@@ -239,6 +248,17 @@ impl Core {
         // A group named twice is one destination: receivers get the message once either way.
         let mut seen = BTreeSet::new();
         groups.retain(|g| seen.insert(g.clone()));
+        if groups.len() > self.config.max_groups_per_client {
+            let e = ErrorInfo::new(
+                ErrorCode::TooManyGroups,
+                format!(
+                    "a multicast names {} groups; at most {} (limits.max_groups_per_client)",
+                    groups.len(),
+                    self.config.max_groups_per_client
+                ),
+            );
+            return self.refuse(client, id, e);
+        }
         self.counters.messages_sent += 1;
         self.counters.bytes_sent += payload.len() as u64;
         self.submit(Item::multicast(order, groups, sender, payload));
@@ -329,6 +349,7 @@ impl Core {
                 self.outputs.push_back(super::Output::Deliver { to, frame });
             }
             Item::Join { group, member } => {
+                self.release_reserved(&member);
                 let local = self.sessions.client_named(&member);
                 let pending = pop_pending(&mut self.pending_joins, &group, &member);
                 match self.groups.join(&group, &member, local) {
@@ -357,6 +378,7 @@ impl Core {
                 member,
                 reason,
             } => {
+                self.release_reserved(&member);
                 let pending = pop_pending(&mut self.pending_leaves, &group, &member);
                 if let Ok(view) = self.groups.leave(&group, &member, reason) {
                     let local = self.sessions.client_named(&member);
@@ -372,6 +394,16 @@ impl Core {
                 if let Some((c, id)) = pending {
                     self.send(c, Response::Ok { id });
                 }
+            }
+        }
+    }
+
+    /// One more group operation of an ended session has been delivered.
+    fn release_reserved(&mut self, member: &str) {
+        if let Some(n) = self.reserved.get_mut(member) {
+            *n -= 1;
+            if *n == 0 {
+                self.reserved.remove(member);
             }
         }
     }
@@ -439,13 +471,20 @@ impl Core {
         }
         // Its answers are not wanted any more; the groups it is in, or will be once its pending
         // requests are delivered, see it leave after them.
+        let mut in_flight = 0;
         for pending in [&mut self.pending_joins, &mut self.pending_leaves] {
             pending.retain(|_, q| {
+                let before = q.len();
                 q.retain(|(c, _)| *c != client);
+                in_flight += before - q.len();
                 !q.is_empty()
             });
         }
         let groups = m.intended.clone();
+        in_flight += groups.len();
+        if in_flight > 0 {
+            self.reserved.insert(m.private_name.clone(), in_flight);
+        }
         for group in groups {
             self.submit(Item::Leave {
                 group,

@@ -16,6 +16,14 @@ use std::net::SocketAddr;
 /// Retransmitted bytes sent in answer to one NACK at most, so one request cannot cause a burst.
 const RETRANSMIT_BUDGET: usize = 256 * 1024;
 
+/// Bytes an item adds to its message: group names, sender, the frame's fields.
+const MAX_ITEM_OVERHEAD: usize = gcs::wire::FRAME_HEADROOM * 2;
+
+/// How far ahead of this daemon's clock a peer's timestamp may be. Clocks move by one per item,
+/// so an honest peer is never near this; a larger value is a bug or a lie that could exhaust the
+/// clock.
+const MAX_CLOCK_JUMP: u64 = 1 << 40;
+
 /// Addresses remembered so a misbehaving peer is warned about once; more are not remembered.
 const MAX_WARNED: usize = 1024;
 
@@ -88,7 +96,13 @@ impl Core {
         let n = view.len();
         tracing::info!(members = ?view.view.members, "daemon view formed");
         self.cluster = Some(Cluster {
-            streams: Streams::new(view.me, n),
+            streams: Streams::new(
+                view.me,
+                n,
+                self.config.max_message_size + MAX_ITEM_OVERHEAD,
+                // A peer never has more than its send window unstable; twice that is slack.
+                self.config.send_window.saturating_mul(2),
+            ),
             orderer: Orderer::new(view.me, n),
             view,
         });
@@ -149,11 +163,25 @@ impl Core {
         if let Some(why) = why {
             return self.drop_datagram(from, &why);
         }
+        if let Some(c) = &self.cluster {
+            let limit = c.orderer.clock().saturating_add(MAX_CLOCK_JUMP);
+            let absurd = rest.iter().any(|chunk| match chunk {
+                Chunk::Data(d) => d.ts > limit,
+                Chunk::Ack(a) => a.clock > limit,
+                _ => false,
+            });
+            if absurd {
+                return self.drop_datagram(from, "a timestamp far beyond any clock in the cluster");
+            }
+        }
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
         let sender = header.sender;
         let mut deliveries = Vec::new();
+        // One budget for every NACK in the datagram, so packing many NACKs into one datagram
+        // cannot multiply what it makes this daemon send.
+        let mut budget = RETRANSMIT_BUDGET;
         for chunk in rest {
             match chunk {
                 Chunk::Data(d) => {
@@ -174,7 +202,15 @@ impl Core {
                     c.streams.on_ack(sender, &a);
                 }
                 Chunk::Nack { origin, ranges } => {
-                    let resend = c.streams.chunks_for(origin, &ranges, RETRANSMIT_BUDGET);
+                    if budget == 0 {
+                        continue;
+                    }
+                    let resend = c.streams.chunks_for(origin, &ranges, budget);
+                    let sent: usize = resend
+                        .iter()
+                        .map(|d| d.body.len() + packet::DATA_CHUNK_OVERHEAD)
+                        .sum();
+                    budget = budget.saturating_sub(sent.max(1));
                     self.counters.retransmissions += resend.len() as u64;
                     self.unicast
                         .entry(from)

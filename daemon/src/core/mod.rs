@@ -203,6 +203,10 @@ pub struct Core {
     pending_joins: PendingOps,
     pending_leaves: PendingOps,
     daemon_watchers: BTreeSet<ClientId>,
+    /// Private names of ended sessions whose joins and leaves are still on their way, with how
+    /// many: the name is not given to a new session before they are delivered, so they cannot be
+    /// mistaken for the new session's.
+    reserved: BTreeMap<String, usize>,
     outputs: VecDeque<Output>,
     /// New chunks of this daemon's stream, to send to every peer.
     outgoing: VecDeque<packet::DataChunk>,
@@ -237,6 +241,7 @@ impl Core {
             pending_joins: BTreeMap::new(),
             pending_leaves: BTreeMap::new(),
             daemon_watchers: BTreeSet::new(),
+            reserved: BTreeMap::new(),
             outputs: VecDeque::new(),
             outgoing: VecDeque::new(),
             unicast: BTreeMap::new(),
@@ -282,6 +287,10 @@ impl Core {
     /// The session of `client` ended for `why`. Its groups see it leave with reason `disconnect`.
     pub fn handle_departure(&mut self, now: Time, client: ClientId, why: Departure) {
         self.advance(now);
+        if self.sessions.get(client).is_none() {
+            // Already ended (both halves of a connection may report it).
+            return;
+        }
         let error = match why {
             Departure::Closed => None,
             Departure::BadInput(e) => {
@@ -301,9 +310,7 @@ impl Core {
                 "no hello arrived in time (limits.hello_timeout_ms)",
             )),
         };
-        if self.sessions.get(client).is_some() {
-            self.close(client, error);
-        }
+        self.close(client, error);
         self.service();
     }
 

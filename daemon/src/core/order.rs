@@ -86,6 +86,8 @@ pub struct Orderer {
     reliable_waiting: Vec<usize>,
     /// Totally ordered items not yet delivered: (timestamp, daemon) → sequence number.
     total: BTreeMap<(u64, u16), u64>,
+    /// Per daemon: the timestamp of its last item; each next one must be larger.
+    last_ts: Vec<u64>,
 }
 
 impl Orderer {
@@ -102,6 +104,7 @@ impl Orderer {
             ops_waiting: vec![0; n],
             reliable_waiting: vec![0; n],
             total: BTreeMap::new(),
+            last_ts: vec![0; n],
         }
     }
 
@@ -122,7 +125,7 @@ impl Orderer {
 
     /// A timestamp and epoch for a new item of this daemon's.
     pub fn stamp(&mut self) -> (u64, u64) {
-        self.clock += 1;
+        self.clock = self.clock.saturating_add(1);
         (self.clock, self.ordered_epoch)
     }
 
@@ -136,9 +139,12 @@ impl Orderer {
     /// Takes in a complete item, in its stream's order; delivers what that makes deliverable.
     pub fn push(&mut self, r: Received, out: &mut Vec<Delivery>) {
         let o = r.origin as usize;
-        if o >= self.n {
+        if o >= self.n || r.ts <= self.last_ts[o] {
+            // A daemon's timestamps grow with every item; one that does not is a peer's bug and
+            // would take another item's place in the total order.
             return;
         }
+        self.last_ts[o] = r.ts;
         self.observe(r.ts);
         let kind = Kind::of(&r.item);
         let mut entry = Entry {
@@ -348,7 +354,10 @@ mod tests {
     impl Pair {
         fn new() -> Pair {
             Pair {
-                s: [Streams::new(0, 2), Streams::new(1, 2)],
+                s: [
+                    Streams::new(0, 2, 1 << 20, 1 << 20),
+                    Streams::new(1, 2, 1 << 20, 1 << 20),
+                ],
                 o: [Orderer::new(0, 2), Orderer::new(1, 2)],
                 out: [Vec::new(), Vec::new()],
             }

@@ -62,6 +62,11 @@ struct Stream {
     nack_tries: u32,
     /// Bytes of chunk bodies in `history` and `ahead`.
     bytes: usize,
+    /// Bytes of chunk bodies in `ahead` alone.
+    ahead_bytes: usize,
+    /// The item being reassembled has grown past the largest allowed: its parts are dropped
+    /// until the next item starts.
+    oversized: bool,
 }
 
 impl Stream {
@@ -123,6 +128,10 @@ pub struct Receipt {
 #[derive(Debug)]
 pub struct Streams {
     me: u16,
+    /// Largest item accepted, in bytes; a peer cannot make this daemon reassemble more.
+    max_item: usize,
+    /// Bytes of out-of-order chunks kept per stream at most.
+    max_ahead_bytes: usize,
     streams: Vec<Stream>,
     /// `acked[e][d]`: daemon `e` has all of `d`'s stream up to here (this daemon's row is kept
     /// current from `streams`).
@@ -132,10 +141,13 @@ pub struct Streams {
 }
 
 impl Streams {
-    /// Empty streams for a view of `n` daemons.
-    pub fn new(me: u16, n: usize) -> Self {
+    /// Empty streams for a view of `n` daemons, reassembling items of at most `max_item` bytes
+    /// and keeping at most `max_ahead_bytes` of out-of-order chunks per stream.
+    pub fn new(me: u16, n: usize, max_item: usize, max_ahead_bytes: usize) -> Self {
         Streams {
             me,
+            max_item,
+            max_ahead_bytes,
             streams: (0..n).map(|_| Stream::default()).collect(),
             acked: vec![vec![0; n]; n],
             own_unstable: 0,
@@ -256,7 +268,13 @@ impl Streams {
         s.announced = s.announced.max(chunk.seq);
         receipt.new = true;
         if chunk.seq > s.contiguous + 1 {
+            if s.ahead_bytes + chunk.body.len() > self.max_ahead_bytes {
+                // Too far ahead to keep: it will be asked for again once the gap fills.
+                receipt.new = false;
+                return receipt;
+            }
             s.bytes += chunk.body.len();
+            s.ahead_bytes += chunk.body.len();
             s.ahead.insert(chunk.seq, chunk);
             if s.nack_at.is_none() {
                 s.nack_at = Some(Time::ZERO); // ask at once
@@ -271,6 +289,7 @@ impl Streams {
             let Some(c) = s.ahead.remove(&next) else {
                 break;
             };
+            s.ahead_bytes -= c.body.len();
             self.append(o, c, &mut receipt);
         }
         let s = &mut self.streams[o];
@@ -301,24 +320,35 @@ impl Streams {
         let whole = match frag {
             Frag::Whole => {
                 s.assembling.clear();
+                s.oversized = false;
                 Some(body)
             }
-            Frag::First => {
-                s.assembling.clear();
-                s.assembling.push(body);
-                None
-            }
-            Frag::Middle => {
-                s.assembling.push(body);
-                None
-            }
-            Frag::Last => {
-                s.assembling.push(body);
-                let mut all = BytesMut::with_capacity(s.assembling.iter().map(Bytes::len).sum());
-                for part in s.assembling.drain(..) {
-                    all.extend_from_slice(&part);
+            Frag::First | Frag::Middle | Frag::Last => {
+                if frag == Frag::First {
+                    s.assembling.clear();
+                    s.oversized = false;
                 }
-                Some(all.freeze())
+                let so_far: usize = s.assembling.iter().map(Bytes::len).sum();
+                if s.oversized || so_far + body.len() > self.max_item {
+                    // A peer's bug or lie: never hold more than the largest item allowed.
+                    if !s.oversized {
+                        receipt.undecodable += 1;
+                    }
+                    s.oversized = frag != Frag::Last;
+                    s.assembling.clear();
+                    None
+                } else {
+                    s.assembling.push(body);
+                    (frag == Frag::Last).then(|| {
+                        let mut all = BytesMut::with_capacity(
+                            so_far + s.assembling.last().map_or(0, Bytes::len),
+                        );
+                        for part in s.assembling.drain(..) {
+                            all.extend_from_slice(&part);
+                        }
+                        all.freeze()
+                    })
+                }
             }
         };
         let Some(bytes) = whole else {
@@ -502,7 +532,10 @@ mod tests {
     }
 
     fn sender_and_receiver() -> (Streams, Streams) {
-        (Streams::new(0, 2), Streams::new(1, 2))
+        (
+            Streams::new(0, 2, 1 << 20, 1 << 20),
+            Streams::new(1, 2, 1 << 20, 1 << 20),
+        )
     }
 
     #[test]
@@ -607,6 +640,56 @@ mod tests {
         assert_eq!(a.own_unstable_bytes(), 0);
         assert_eq!(a.held_bytes(), 0);
         assert!(!a.busy());
+    }
+
+    #[test]
+    fn reassembly_stops_at_the_largest_item() {
+        let mut a = Streams::new(0, 2, 1 << 20, 1 << 20);
+        let mut b = Streams::new(1, 2, 1000, 1 << 20);
+        let big = item_of(3000);
+        let mut r = Receipt::default();
+        for c in a.send(1, 0, &big, 500) {
+            let got = b.receive(c);
+            r.items.extend(got.items);
+            r.undecodable += got.undecodable;
+        }
+        assert!(r.items.is_empty());
+        assert_eq!(r.undecodable, 1);
+        // The next item is taken normally.
+        let small = item("ok", Order::Fifo);
+        let got = b.receive(a.send(2, 0, &small, 500).remove(0));
+        assert_eq!(got.items.len(), 1);
+    }
+
+    #[test]
+    fn out_of_order_chunks_are_kept_only_up_to_a_byte_limit() {
+        let mut a = Streams::new(0, 2, 1 << 20, 1 << 20);
+        let mut b = Streams::new(1, 2, 1 << 20, 2000);
+        let chunks: Vec<_> = (0..6)
+            .flat_map(|_| a.send(1, 0, &item_of(900), 1000))
+            .collect();
+        for c in &chunks[1..] {
+            b.receive(c.clone());
+        }
+        assert!(b.held_bytes() <= 2000);
+        // Once the gap fills, the rest is asked for and arrives.
+        let mut got = b.receive(chunks[0].clone()).items.len();
+        let nacks = b.due_nacks(Time(0), std::time::Duration::from_millis(5));
+        for n in nacks {
+            for c in a.chunks_for(n.origin, &n.ranges, 1 << 20) {
+                got += b.receive(c).items.len();
+            }
+        }
+        assert_eq!(got, 6);
+    }
+
+    fn item_of(size: usize) -> Item {
+        Item::multicast(
+            Order::Fifo,
+            vec!["g".into()],
+            "c#d".into(),
+            Bytes::from(vec![1u8; size]),
+        )
     }
 
     #[test]

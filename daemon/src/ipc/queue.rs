@@ -18,6 +18,9 @@ struct Inner {
     frames: VecDeque<Bytes>,
     bytes: usize,
     closed: bool,
+    /// Set by an overflow: later frames are dropped, so the client never sees a hole followed by
+    /// more messages, only the closing frame.
+    overflowed: bool,
 }
 
 /// Frames for one client, bounded in bytes.
@@ -50,9 +53,13 @@ impl OutQueue {
         if q.closed {
             return Ok(());
         }
+        if q.overflowed {
+            return Err(Overflow);
+        }
         if q.bytes + frame.len() > self.limit {
             q.frames.clear();
             q.bytes = 0;
+            q.overflowed = true;
             return Err(Overflow);
         }
         q.bytes += frame.len();
@@ -113,6 +120,9 @@ mod tests {
         q.push(Bytes::from_static(b"12345")).unwrap();
         q.push(Bytes::from_static(b"12345")).unwrap();
         assert_eq!(q.push(Bytes::from_static(b"x")), Err(Overflow));
+        assert_eq!(q.queued_bytes(), 0);
+        // Nothing more gets in after an overflow, however small.
+        assert_eq!(q.push(Bytes::from_static(b"y")), Err(Overflow));
         assert_eq!(q.queued_bytes(), 0);
         q.close(Some(Bytes::from_static(b"bye-bye-bye-bye")));
         q.push(Bytes::from_static(b"ignored")).unwrap();

@@ -60,7 +60,7 @@ pub fn spawn(
     let queue = Arc::new(OutQueue::new(limits.max_queue));
     let cancel = CancellationToken::new();
     tasks.spawn(read_loop(r, id, limits, inputs, cancel.clone()));
-    tasks.spawn(write_loop(w, queue.clone()));
+    tasks.spawn(write_loop(w, queue.clone(), cancel.clone()));
     SessionHandle { queue, cancel }
 }
 
@@ -124,7 +124,22 @@ async fn read_loop(
 /// frames costs one system call rather than one each.
 const WRITE_COALESCE: usize = 256 * 1024;
 
-async fn write_loop(mut w: OwnedWriteHalf, queue: Arc<OutQueue>) {
+/// How long a session the core has ended may take to read its last frames before its connection
+/// is dropped: a client that stopped reading cannot keep a task, a socket and its queue.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+async fn write_loop(w: OwnedWriteHalf, queue: Arc<OutQueue>, cancel: CancellationToken) {
+    let deadline = async {
+        cancel.cancelled().await;
+        tokio::time::sleep(CLOSE_GRACE).await;
+    };
+    tokio::select! {
+        _ = write_frames(w, queue) => {}
+        _ = deadline => {}
+    }
+}
+
+async fn write_frames(mut w: OwnedWriteHalf, queue: Arc<OutQueue>) {
     let mut batch: Vec<Bytes> = Vec::new();
     let mut buf: Vec<u8> = Vec::with_capacity(WRITE_COALESCE);
     while queue.take(&mut batch).await {

@@ -1,0 +1,112 @@
+//! A member's address sending nonsense (a bug, or a spoofed source) cannot exhaust the clock, make
+//! the daemon send without bound, or stop it from serving.
+
+mod common;
+
+use bytes::Bytes;
+use common::{addr, Pair, SIZE};
+use gcs::wire::{Request, RequestId};
+use gcs::Order;
+use gcsd::core::packet::{Ack, Chunk, DataChunk, DatagramBuilder, Frag, Header};
+use gcsd::core::Output;
+
+fn from_peer(chunks: &[Chunk], max: usize) -> Bytes {
+    let header = Header {
+        cluster: "gcs".into(),
+        sender: 1,
+        view: 1,
+    };
+    let mut b = DatagramBuilder::new(&header, max);
+    for c in chunks {
+        assert!(b.push(c), "test datagram too small");
+    }
+    b.finish()
+}
+
+fn send_some(p: &mut Pair, count: usize) {
+    let sender = p.client(0, "sender");
+    for k in 0..count {
+        p.cores[0].handle_request(
+            p.now,
+            sender,
+            Request::Multicast {
+                id: RequestId(k as u64),
+                groups: vec!["g".into()],
+                order: Order::Fifo,
+                payload: Bytes::from(vec![b'x'; SIZE]),
+            },
+        );
+    }
+    p.drain(0);
+}
+
+#[test]
+fn a_timestamp_from_the_far_future_is_dropped() {
+    let mut p = Pair::new();
+    let before = p.cores[0].status(p.now).counters.datagrams_dropped;
+    let absurd = from_peer(
+        &[
+            Chunk::Ack(Ack {
+                clock: u64::MAX,
+                last_seq: 0,
+                epoch: 0,
+                received: vec![0, 0],
+            }),
+            Chunk::Data(DataChunk {
+                origin: 1,
+                seq: 1,
+                ts: u64::MAX - 1,
+                epoch: 0,
+                frag: Frag::Whole,
+                body: Bytes::from_static(b"junk"),
+            }),
+        ],
+        1472,
+    );
+    p.cores[0].handle_datagram(p.now, addr(1), absurd);
+    assert_eq!(
+        p.cores[0].status(p.now).counters.datagrams_dropped,
+        before + 1
+    );
+    // Still serving: a receiver on the other daemon gets what is sent.
+    let r = p.client(1, "receiver");
+    p.cores[1].handle_request(
+        p.now,
+        r,
+        Request::Join {
+            id: RequestId(1),
+            group: "g".into(),
+        },
+    );
+    p.settle();
+    send_some(&mut p, 3);
+    p.settle();
+    assert_eq!(p.delivered.len(), 3);
+}
+
+#[test]
+fn many_nacks_in_one_datagram_share_one_retransmission_budget() {
+    let mut p = Pair::new();
+    // Plenty of history to retransmit: the other daemon does not take it in yet.
+    send_some(&mut p, 60);
+    p.net.clear();
+    let nacks: Vec<Chunk> = (0..2000)
+        .map(|_| Chunk::Nack {
+            origin: 0,
+            ranges: vec![(1, u64::MAX)],
+        })
+        .collect();
+    p.cores[0].handle_datagram(p.now, addr(1), from_peer(&nacks, 65_000));
+    let mut sent = 0;
+    while let Some(out) = p.cores[0].poll_output() {
+        if let Output::Transmit { to, bytes } = out {
+            sent += bytes.len() * to.len();
+        }
+    }
+    // One budget (256 KiB) for the whole datagram, not one per NACK.
+    assert!(sent > 0, "the request is answered");
+    assert!(
+        sent <= 300 * 1024,
+        "{sent} bytes sent for one datagram of NACKs"
+    );
+}
