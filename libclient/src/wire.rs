@@ -304,6 +304,19 @@ pub struct Counters {
     pub retransmissions: u64,
 }
 
+/// Another daemon of the cluster, as the status shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its UDP address, as configured.
+    pub addr: String,
+    /// Its name, once it has said hello (empty before).
+    pub name: String,
+    /// `member` once it is in the daemon view, `waiting` before.
+    pub state: String,
+    /// Milliseconds since the last datagram from it, if any came.
+    pub last_heard_ms: Option<u64>,
+}
+
 /// What the status request returns.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Status {
@@ -321,6 +334,9 @@ pub struct Status {
     pub groups: Vec<GroupInfo>,
     /// Counters since start.
     pub counters: Counters,
+    /// The other configured daemons.
+    #[serde(default)]
+    pub peers: Vec<PeerInfo>,
 }
 
 /// What went wrong with a request or a session.

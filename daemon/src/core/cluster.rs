@@ -128,6 +128,11 @@ impl Core {
             );
             return self.drop_datagram(from, &why);
         }
+        if let Some(t) = self.last_heard.get_mut(&from) {
+            *t = self.now;
+        } else if self.membership.is_peer(from) {
+            self.last_heard.insert(from, self.now);
+        }
         let mut rest = Vec::with_capacity(chunks.len());
         for chunk in chunks {
             match chunk {

@@ -121,6 +121,16 @@ impl Membership {
             .collect()
     }
 
+    /// The name `addr` said hello with, if it has.
+    pub fn peer_name(&self, addr: SocketAddr) -> Option<&str> {
+        self.peers.get(&addr).and_then(|n| n.as_deref())
+    }
+
+    /// True if `addr` is a configured peer.
+    pub fn is_peer(&self, addr: SocketAddr) -> bool {
+        self.peers.contains_key(&addr)
+    }
+
     /// Every configured peer's address.
     pub fn peer_addrs(&self) -> Vec<SocketAddr> {
         self.peers.keys().copied().collect()

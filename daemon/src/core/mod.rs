@@ -218,6 +218,8 @@ pub struct Core {
     next_hello: Time,
     next_heartbeat: Time,
     next_busy_ack: Time,
+    /// When each configured peer was last heard from.
+    last_heard: BTreeMap<SocketAddr, Time>,
     /// Peers whose misconfiguration has been logged, so it is logged once.
     warned: BTreeSet<SocketAddr>,
     counters: Counters,
@@ -251,6 +253,7 @@ impl Core {
             next_heartbeat: now,
             next_busy_ack: now,
             warned: BTreeSet::new(),
+            last_heard: BTreeMap::new(),
             counters: Counters::default(),
             shutting_down: false,
         };
@@ -382,6 +385,25 @@ impl Core {
                 .collect(),
             groups: self.groups.info(),
             counters: self.counters.clone(),
+            peers: self
+                .membership
+                .peer_addrs()
+                .into_iter()
+                .map(|addr| {
+                    let member = self
+                        .cluster
+                        .as_ref()
+                        .is_some_and(|c| c.view.index_of(addr).is_some());
+                    gcs::PeerInfo {
+                        addr: addr.to_string(),
+                        name: self.membership.peer_name(addr).unwrap_or("").to_string(),
+                        state: if member { "member" } else { "waiting" }.to_string(),
+                        last_heard_ms: self.last_heard.get(&addr).map(|t| {
+                            u64::try_from(now.saturating_since(*t).as_millis()).unwrap_or(u64::MAX)
+                        }),
+                    }
+                })
+                .collect(),
         }
     }
 

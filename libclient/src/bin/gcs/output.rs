@@ -165,6 +165,19 @@ impl Printer {
             },
             s.daemon_view.members.join(", ")
         ));
+        if !s.peers.is_empty() {
+            t.push_str(&format!("peers      {}\n", s.peers.len()));
+            for p in &s.peers {
+                let heard = p
+                    .last_heard_ms
+                    .map_or("never heard".to_string(), |ms| format!("heard {ms} ms ago"));
+                let name = if p.name.is_empty() { "?" } else { &p.name };
+                t.push_str(&format!(
+                    "  {:<16} {:<22} {:<8} {heard}\n",
+                    name, p.addr, p.state
+                ));
+            }
+        }
         t.push_str(&format!("clients    {}\n", s.clients.len()));
         for c in &s.clients {
             t.push_str(&format!(
