@@ -85,17 +85,11 @@ mod exit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // One thread serves a session; the load generator runs many sessions at once and needs the
-    // cores its receivers compete for.
-    let runtime = if matches!(cli.command, Command::Bench(_)) {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    };
+    // One thread is enough, for the load generator too: its sessions wait on sockets, and a
+    // second thread would only add hand-overs between threads to every measured latency.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
