@@ -231,3 +231,31 @@ async fn malformed_and_foreign_datagrams_are_dropped_and_counted() {
     }
     assert!(cluster.daemons[1].log().contains("gcsd ready"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_daemon_is_suspected_by_the_others() {
+    let mut cluster = TestCluster::start(2, "").await;
+    let mut c = cluster.daemons[0].client("watcher").await;
+    let peer_state = |s: &gcs::Status| s.peers[0].state.clone();
+    assert_eq!(peer_state(&c.status().await.expect("status")), "member");
+    cluster.daemons[1].stop_with(libc::SIGKILL);
+    let deadline = std::time::Instant::now() + gcs_testkit::PATIENCE;
+    loop {
+        let s = c.status().await.expect("status");
+        if peer_state(&s) == "suspected" {
+            assert!(
+                s.peers[0].last_heard_ms.is_some_and(|ms| ms >= 500),
+                "{:?}",
+                s.peers
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never suspected: {:?}",
+            s.peers
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cluster.daemons[0].log().contains("suspecting a daemon"));
+}

@@ -88,6 +88,7 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
         "retransmit_ms",
         "heartbeat_ms",
         "hello_ms",
+        "failure_timeout_ms",
     ];
     for key in keys {
         assert!(

@@ -82,6 +82,8 @@ pub struct ProtocolConfig {
     pub retransmit_ms: u64,
     /// How often a hello is repeated while the peers have not all answered, in ms (`hello_ms`).
     pub hello_ms: u64,
+    /// A member not heard from for this long is suspected, in ms (`failure_timeout_ms`).
+    pub failure_timeout_ms: u64,
 }
 
 impl Default for ProtocolConfig {
@@ -92,6 +94,7 @@ impl Default for ProtocolConfig {
             heartbeat_ms: 100,
             retransmit_ms: 5,
             hello_ms: 100,
+            failure_timeout_ms: 500,
         }
     }
 }
@@ -316,6 +319,7 @@ impl Config {
             heartbeat: Duration::from_millis(self.protocol.heartbeat_ms),
             retransmit: Duration::from_millis(self.protocol.retransmit_ms),
             hello: Duration::from_millis(self.protocol.hello_ms),
+            failure_timeout: Duration::from_millis(self.protocol.failure_timeout_ms),
         }
     }
 
@@ -403,10 +407,21 @@ fn validate_protocol(
         ("protocol.heartbeat_ms", p.heartbeat_ms),
         ("protocol.retransmit_ms", p.retransmit_ms),
         ("protocol.hello_ms", p.hello_ms),
+        ("protocol.failure_timeout_ms", p.failure_timeout_ms),
     ] {
         if v == 0 || v > 60_000 {
             return Err(invalid(key, "must be between 1 and 60000"));
         }
+    }
+    if p.failure_timeout_ms <= p.heartbeat_ms {
+        return Err(invalid(
+            "protocol.failure_timeout_ms",
+            format!(
+                "must be longer than protocol.heartbeat_ms ({} ms), or an idle daemon is \
+                 suspected between two heartbeats",
+                p.heartbeat_ms
+            ),
+        ));
     }
     Ok(())
 }
@@ -474,6 +489,7 @@ mod tests {
         let set = Config::from_toml("[protocol]\nmax_datagram = 9000").unwrap();
         assert_eq!(set.protocol.max_datagram, Some(9000));
         assert!(err("[protocol]\nmax_datagram = 100").contains("protocol.max_datagram"));
+        assert!(err("[protocol]\nfailure_timeout_ms = 50").contains("protocol.failure_timeout_ms"));
     }
 
     #[test]

@@ -133,6 +133,9 @@ impl Core {
         } else if self.membership.is_peer(from) {
             self.last_heard.insert(from, self.now);
         }
+        if self.suspected.remove(&from) {
+            tracing::info!(peer = %from, "heard from a suspected daemon again");
+        }
         let mut rest = Vec::with_capacity(chunks.len());
         for chunk in chunks {
             match chunk {
@@ -291,6 +294,7 @@ impl Core {
             return;
         }
         self.deliver_ready();
+        self.detect_failures();
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
@@ -312,6 +316,42 @@ impl Core {
                 ranges: nack.ranges,
             });
         }
+    }
+
+    /// The failure detector: a member not heard from (any datagram counts, so a busy peer is never
+    /// suspected) within the failure timeout is suspected. This release reports suspicion (log,
+    /// status); removing a suspected daemon from the view is the next release's view change.
+    fn detect_failures(&mut self) {
+        let Some(c) = &self.cluster else {
+            return;
+        };
+        let me = c.view.me as usize;
+        for (i, &addr) in c.view.addrs.iter().enumerate() {
+            if i == me {
+                continue;
+            }
+            let heard = self.last_heard.get(&addr).copied().unwrap_or(self.started);
+            if self.now.saturating_since(heard) > self.config.failure_timeout
+                && self.suspected.insert(addr)
+            {
+                let name = self.membership.peer_name(addr).unwrap_or("?");
+                tracing::warn!(peer = %addr, %name, "suspecting a daemon: not heard from within the failure timeout");
+            }
+        }
+    }
+
+    /// When the next member becomes suspect if it stays silent.
+    fn next_suspicion(&self) -> Option<Time> {
+        let c = self.cluster.as_ref()?;
+        c.view
+            .peers()
+            .into_iter()
+            .filter(|a| !self.suspected.contains(a))
+            .map(|a| {
+                let heard = self.last_heard.get(&a).copied().unwrap_or(self.started);
+                heard + self.config.failure_timeout + std::time::Duration::from_micros(1)
+            })
+            .min()
     }
 
     /// Delivers every totally ordered item that has become deliverable.
@@ -342,6 +382,9 @@ impl Core {
         let mut t = self.next_heartbeat;
         if c.streams.busy() || c.orderer.busy() {
             t = t.min(self.next_busy_ack);
+        }
+        if let Some(s) = self.next_suspicion() {
+            t = t.min(s);
         }
         if let Some(n) = c.streams.next_nack() {
             t = t.min(n);

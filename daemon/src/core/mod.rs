@@ -81,6 +81,8 @@ pub struct CoreConfig {
     pub retransmit: Duration,
     /// How often a hello is repeated while the view has not formed.
     pub hello: Duration,
+    /// A member not heard from for this long is suspected.
+    pub failure_timeout: Duration,
 }
 
 impl CoreConfig {
@@ -102,6 +104,7 @@ impl CoreConfig {
             heartbeat: Duration::from_millis(100),
             retransmit: Duration::from_millis(5),
             hello: Duration::from_millis(100),
+            failure_timeout: Duration::from_millis(500),
         }
     }
 }
@@ -220,6 +223,8 @@ pub struct Core {
     next_busy_ack: Time,
     /// When each configured peer was last heard from.
     last_heard: BTreeMap<SocketAddr, Time>,
+    /// Members of the view not heard from within the failure timeout.
+    suspected: BTreeSet<SocketAddr>,
     /// Peers whose misconfiguration has been logged, so it is logged once.
     warned: BTreeSet<SocketAddr>,
     counters: Counters,
@@ -254,6 +259,7 @@ impl Core {
             next_busy_ack: now,
             warned: BTreeSet::new(),
             last_heard: BTreeMap::new(),
+            suspected: BTreeSet::new(),
             counters: Counters::default(),
             shutting_down: false,
         };
@@ -394,10 +400,17 @@ impl Core {
                         .cluster
                         .as_ref()
                         .is_some_and(|c| c.view.index_of(addr).is_some());
+                    let state = if self.suspected.contains(&addr) {
+                        "suspected"
+                    } else if member {
+                        "member"
+                    } else {
+                        "waiting"
+                    };
                     gcs::PeerInfo {
                         addr: addr.to_string(),
                         name: self.membership.peer_name(addr).unwrap_or("").to_string(),
-                        state: if member { "member" } else { "waiting" }.to_string(),
+                        state: state.to_string(),
                         last_heard_ms: self.last_heard.get(&addr).map(|t| {
                             u64::try_from(now.saturating_since(*t).as_millis()).unwrap_or(u64::MAX)
                         }),

@@ -98,6 +98,19 @@ impl Pair {
         panic!("the pair never settled");
     }
 
+    /// Delivers everything in flight without letting time pass.
+    pub fn settle_at_now(&mut self) {
+        for _ in 0..10_000 {
+            self.drain(0);
+            self.drain(1);
+            let Some((to, from, bytes)) = self.net.pop_front() else {
+                return;
+            };
+            self.cores[to].handle_datagram(self.now, from, bytes);
+        }
+        panic!("the pair never settled");
+    }
+
     pub fn client(&mut self, i: usize, name: &str) -> ClientId {
         let id = self.cores[i].handle_connect(self.now);
         self.cores[i].handle_request(
