@@ -176,13 +176,14 @@ async fn malformed_and_foreign_datagrams_are_dropped_and_counted() {
     a.join("g").await;
     b.join("g").await;
     while !matches!(b.recv().await, Event::View(v) if v.members.len() == 2) {}
-    let before = b
-        .client
-        .status()
-        .await
-        .expect("status")
-        .counters
-        .datagrams_dropped;
+    let status = b.client.status().await.expect("status");
+    let before = status.counters.datagrams_dropped;
+    // The status names the peer, its state and when it was last heard from.
+    assert_eq!(status.peers.len(), 1);
+    assert_eq!(status.peers[0].name, "d1");
+    assert_eq!(status.peers[0].addr, cluster.addrs[0].to_string());
+    assert_eq!(status.peers[0].state, "member");
+    assert!(status.peers[0].last_heard_ms.is_some());
 
     let target = cluster.addrs[1];
     let junk = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
