@@ -213,6 +213,26 @@ async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
     assert_eq!(next_view(&mut watcher).await.joined, ["slow#testhost"]);
     next_view(&mut reader).await;
     let rss_before = d.rss_kib();
+    // The moment the slow client is seen leaving, it starts reading again, to find the reason at
+    // the end of what it was sent (the daemon drops the connection of a client that still does
+    // not read a little later).
+    let (gone_tx, gone_rx) = std::sync::mpsc::channel::<()>();
+    let watching = tokio::spawn(async move {
+        let gone = next_view(&mut watcher).await;
+        let _ = gone_tx.send(());
+        gone
+    });
+    let slow_reader = std::thread::spawn(move || {
+        gone_rx.recv().expect("the slow client is disconnected");
+        slow.0
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut last = None;
+        while let Some(f) = slow.recv() {
+            last = Some(f);
+        }
+        last
+    });
 
     // 64 MiB of traffic: 32 times the slow client's queue limit. The sender waits for the reader
     // that keeps up after every batch, so only the client that never reads falls behind.
@@ -241,7 +261,7 @@ async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
     }
     sender.sync().await.unwrap();
 
-    let gone = next_view(&mut watcher).await;
+    let gone = watching.await.unwrap();
     assert_eq!(gone.left, ["slow#testhost"]);
     assert_eq!(gone.reason, Reason::Disconnect);
     // The reader that keeps up gets every message.
@@ -253,15 +273,8 @@ async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
     );
     let status = sender.status().await.unwrap();
     assert_eq!(status.counters.sessions_overflowed, 1);
-    // The slow client finds the reason at the end of what it was sent.
-    slow.0
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut last = None;
-    while let Some(f) = slow.recv() {
-        last = Some(f);
-    }
-    match last {
+    // The slow client found the reason at the end of what it was sent.
+    match slow_reader.join().unwrap() {
         Some(Response::Closing { error }) => assert_eq!(error.code, ErrorCode::QueueOverflow),
         other => panic!("expected the overflow notice last, got {other:?}"),
     }

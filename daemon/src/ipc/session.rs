@@ -126,7 +126,7 @@ const WRITE_COALESCE: usize = 256 * 1024;
 
 /// How long a session the core has ended may take to read its last frames before its connection
 /// is dropped: a client that stopped reading cannot keep a task, a socket and its queue.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 async fn write_loop(w: OwnedWriteHalf, queue: Arc<OutQueue>, cancel: CancellationToken) {
     let deadline = async {
