@@ -147,7 +147,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Join { order, groups } => {
             for g in &groups {
-                client.join(g).await?;
+                // A join completes once the cluster has ordered it; if that takes a while the
+                // daemon is most likely still waiting for its peers, so say so once.
+                let join = client.join(g);
+                tokio::pin!(join);
+                match tokio::time::timeout(std::time::Duration::from_secs(2), &mut join).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        eprintln!(
+                            "gcs: still joining {g}: the daemon may be waiting for its peers \
+                             (see gcs status)"
+                        );
+                        join.await?;
+                    }
+                }
             }
             session(&mut client, &printer, Some((groups, order))).await
         }
