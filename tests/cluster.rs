@@ -260,3 +260,68 @@ async fn a_killed_daemon_is_suspected_by_the_others() {
     }
     assert!(cluster.daemons[0].log().contains("suspecting a daemon"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_daemon_is_suspected_while_the_cluster_is_flooded() {
+    let cluster = TestCluster::start(3, "").await;
+    let per_sender = 2000;
+    let mut receivers = Vec::new();
+    for (i, d) in cluster.daemons.iter().enumerate() {
+        let mut r = d.client(&format!("r{i}")).await;
+        r.join("flood").await.expect("join");
+        receivers.push(r);
+    }
+    for r in &mut receivers {
+        while !matches!(gcs_testkit::next_event(r).await, Event::View(v) if v.members.len() == 3) {}
+    }
+    let total = 3 * per_sender;
+    let readers: Vec<_> = receivers
+        .into_iter()
+        .map(|mut r| {
+            tokio::spawn(async move {
+                let mut got = 0;
+                while got < total {
+                    if let Event::Message(_) = gcs_testkit::next_event(&mut r).await {
+                        got += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut senders = Vec::new();
+    for (i, d) in cluster.daemons.iter().enumerate() {
+        let mut s = d.client(&format!("s{i}")).await;
+        senders.push(tokio::spawn(async move {
+            for k in 0..per_sender {
+                s.multicast(&["flood"], Order::Agreed, vec![k as u8; 1000])
+                    .await
+                    .expect("multicast");
+                if k % 200 == 199 {
+                    s.sync().await.expect("sync");
+                }
+            }
+        }));
+    }
+    // While the flood runs, every daemon keeps every other as a member.
+    let mut watchers = Vec::new();
+    for d in &cluster.daemons {
+        watchers.push(d.client("").await);
+    }
+    let mut suspected = Vec::new();
+    while readers.iter().any(|r| !r.is_finished()) {
+        for w in &mut watchers {
+            let s = w.status().await.expect("status");
+            suspected.extend(
+                s.peers
+                    .iter()
+                    .filter(|p| p.state != "member")
+                    .map(|p| format!("{} saw {} as {}", s.daemon, p.name, p.state)),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for t in senders.into_iter().chain(readers) {
+        t.await.expect("task");
+    }
+    assert!(suspected.is_empty(), "{suspected:?}");
+}
