@@ -11,6 +11,8 @@
 //! - [`net`]: the UDP socket for daemon-to-daemon traffic.
 //! - [`driver`]: the tokio task that feeds the core and carries out its outputs.
 //! - [`config`]: the TOML file and flags.
+//! - [`sim`]: the deterministic simulator: many cores on a simulated network and clock.
+//! - [`check`]: the history checker that judges what clients saw against the guarantees.
 
 #![warn(missing_docs)]
 

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 ///
 /// Serves the applications of this host over a Unix socket: process groups, views, and multicast
 /// in reliable, fifo, causal, agreed and safe order. With no flags it runs a one-daemon cluster on
-/// /tmp/gcsd.sock and UDP 127.0.0.1:4804. Flags override the config file.
+/// /tmp/gcsd.sock and UDP 127.0.0.1:4804; with --peer (one per other daemon) it is one daemon of a
+/// cluster. Flags override the config file.
 #[derive(Debug, Parser)]
 #[command(name = "gcsd", version, about, long_about)]
 struct Args {

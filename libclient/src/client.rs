@@ -132,7 +132,8 @@ impl Client {
         .await
     }
 
-    /// Leaves `group`. No message or view of the group is delivered after this returns.
+    /// Leaves `group`. Returns once the leave has taken effect: the last event of the group that
+    /// [`Client::recv`] returns is the view without this client, and nothing of the group follows.
     pub async fn leave(&mut self, group: &str) -> Result<()> {
         self.check_group(group)?;
         let id = self.next_id();
