@@ -1795,6 +1795,41 @@ mod tests {
         assert_eq!(check(&history(true, vec![("a", a), ("b", b)])), vec![]);
     }
 
+    #[test]
+    fn joining_again_before_the_leave_takes_effect_is_no_violation() {
+        // b leaves and joins again at once: its leave's view (without b) arrives after the second
+        // join was requested, then the view of the second join.
+        let (mut a, mut b) = pair_in_g();
+        let out = || view_with("g", 3, &["a"], &[], &["b"], Reason::Leave);
+        let back = || joined("g", 4, &["a", "b"], "b");
+        a.extend([out(), back()]);
+        b.extend([leave("g"), join("g"), out(), back()]);
+        assert_eq!(check(&history(true, vec![("a", a), ("b", b)])), vec![]);
+    }
+
+    #[test]
+    fn a_message_reaching_a_leaver_through_another_group_is_not_put_in_the_left_groups_view() {
+        // b is leaving g but stays in h; a message to both groups, ordered after b's leave, comes
+        // to b through h. It was delivered in g's view 3 (without b), which b never sees.
+        let (mut a, mut b) = pair_in_g();
+        a.extend([
+            join("h"),
+            joined("h", 3, &["a"], "a"),
+            joined("h", 4, &["a", "b"], "b"),
+            view_with("g", 5, &["a"], &[], &["b"], Reason::Leave),
+            send("m", &["g", "h"], Order::Fifo),
+            deliver("m", "a", &["g", "h"], Order::Fifo),
+        ]);
+        b.extend([
+            join("h"),
+            joined("h", 4, &["a", "b"], "b"),
+            leave("g"),
+            deliver("m", "a", &["g", "h"], Order::Fifo),
+            view_with("g", 5, &["a"], &[], &["b"], Reason::Leave),
+        ]);
+        assert_eq!(check(&history(true, vec![("a", a), ("b", b)])), vec![]);
+    }
+
     fn missing_delivery(complete: bool) -> History {
         let (mut a, b) = pair_in_g();
         a.extend([
