@@ -77,3 +77,26 @@ fn a_fast_sender_waits_for_the_window_and_loses_nothing() {
     }
     assert_eq!(p.cores[0].held_bytes() + p.cores[1].held_bytes(), 0);
 }
+
+#[test]
+fn small_messages_sent_together_travel_in_one_datagram() {
+    let mut p = Pair::new();
+    let sender = p.client(0, "sender");
+    p.drain(0);
+    p.net.clear();
+    // Ten messages of a few bytes fit in one 1472-byte datagram.
+    for k in 0..10 {
+        p.cores[0].handle_request(
+            p.now,
+            sender,
+            Request::Multicast {
+                id: RequestId(k),
+                groups: vec!["g".into()],
+                order: Order::Fifo,
+                payload: Bytes::from_static(b"small"),
+            },
+        );
+    }
+    p.drain(0);
+    assert_eq!(p.net.len(), 1, "ten small messages, one datagram");
+}

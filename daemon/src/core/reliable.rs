@@ -605,6 +605,38 @@ mod tests {
     }
 
     #[test]
+    fn missing_chunks_are_asked_of_the_origin_first_then_of_a_daemon_that_has_them() {
+        // Three daemons: 0 sends, 1 got everything, 2 missed the first chunk.
+        let mut d0 = Streams::new(0, 3, 1 << 20, 1 << 20);
+        let mut d1 = Streams::new(1, 3, 1 << 20, 1 << 20);
+        let mut d2 = Streams::new(2, 3, 1 << 20, 1 << 20);
+        let c1 = d0.send(1, 0, &item("1", Order::Fifo), 1000);
+        let c2 = d0.send(2, 0, &item("2", Order::Fifo), 1000);
+        for c in c1.iter().chain(&c2) {
+            d1.receive(c.clone());
+        }
+        d2.receive(c2[0].clone());
+        let ack = Ack {
+            clock: 2,
+            last_seq: 0,
+            epoch: 0,
+            received: d1.received_vector(),
+        };
+        d2.on_ack(1, &ack);
+        let retry = std::time::Duration::from_millis(5);
+        let first = d2.due_nacks(Time(0), retry);
+        assert_eq!(first[0].target, 0, "the origin first");
+        let second = d2.due_nacks(Time(5_000), retry);
+        assert_eq!(
+            second[0].target, 1,
+            "then a daemon that has acknowledged the chunk"
+        );
+        let resent = d1.chunks_for(0, &second[0].ranges, 1 << 20);
+        assert_eq!(resent, c1);
+        assert_eq!(d2.receive(resent[0].clone()).items.len(), 2);
+    }
+
+    #[test]
     fn a_lost_tail_is_found_through_the_ack_and_its_clock_waits_for_it() {
         let (mut a, mut b) = sender_and_receiver();
         let c1 = a.send(1, 0, &item("1", Order::Agreed), 1000);
