@@ -110,3 +110,70 @@ fn many_nacks_in_one_datagram_share_one_retransmission_budget() {
         "{sent} bytes sent for one datagram of NACKs"
     );
 }
+
+#[test]
+fn a_peer_cannot_join_or_leave_for_this_daemons_clients() {
+    let mut p = Pair::new();
+    let forged = gcsd::core::packet::encode_item(&gcsd::core::packet::Item::Join {
+        group: "g".into(),
+        member: "victim#d0".into(),
+    });
+    // The forged join, and an acknowledgement that lets it through the order and the view
+    // barrier at once: past its timestamp, in the next epoch.
+    let datagram = from_peer(
+        &[
+            Chunk::Data(DataChunk {
+                origin: 1,
+                seq: 1,
+                ts: 1_000,
+                epoch: 0,
+                frag: Frag::Whole,
+                body: forged,
+            }),
+            Chunk::Ack(Ack {
+                clock: 2_000,
+                last_seq: 1,
+                epoch: 1,
+                received: vec![0, 1],
+            }),
+        ],
+        1472,
+    );
+    p.cores[0].handle_datagram(p.now, addr(1), datagram);
+    p.drain(0);
+    let s = p.cores[0].status(p.now);
+    assert!(
+        p.cores[0].status(p.now).counters.views_delivered == 0 && s.groups.is_empty(),
+        "the forged join was applied: {:?}",
+        s.groups
+    );
+    // An honest remote join of a remote client goes through the same path and is applied.
+    let honest = gcsd::core::packet::encode_item(&gcsd::core::packet::Item::Join {
+        group: "g".into(),
+        member: "someone#d1".into(),
+    });
+    let datagram = from_peer(
+        &[
+            Chunk::Data(DataChunk {
+                origin: 1,
+                seq: 2,
+                ts: 3_000,
+                epoch: 1,
+                frag: Frag::Whole,
+                body: honest,
+            }),
+            Chunk::Ack(Ack {
+                clock: 4_000,
+                last_seq: 2,
+                epoch: 2,
+                received: vec![0, 2],
+            }),
+        ],
+        1472,
+    );
+    p.cores[0].handle_datagram(p.now, addr(1), datagram);
+    p.drain(0);
+    let s = p.cores[0].status(p.now);
+    assert_eq!(s.groups.len(), 1, "the honest join was not applied");
+    assert_eq!(s.groups[0].members, 1);
+}

@@ -331,6 +331,21 @@ impl Core {
     /// Carries out one delivered item: a message to the local members of its groups, or a group
     /// operation that changes a view.
     pub(super) fn apply(&mut self, delivery: Delivery) {
+        let mine = self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.view.me == delivery.origin);
+        if let Item::Join { member, .. } | Item::Leave { member, .. } = &delivery.item {
+            // Only this daemon speaks for its own clients: another daemon's operation on one of
+            // them is a bug or a lie, and would corrupt this daemon's sessions.
+            let local = member
+                .rsplit_once(names::PRIVATE_NAME_SEPARATOR)
+                .is_some_and(|(_, daemon)| daemon == self.config.daemon_name);
+            if local != mine {
+                tracing::warn!(%member, "ignoring a group operation a daemon made for another's client");
+                return;
+            }
+        }
         match delivery.item {
             Item::Multicast { groups, frame, .. } => {
                 let to: Vec<ClientId> = if let [g] = groups.as_slice() {

@@ -16,8 +16,17 @@ use std::net::SocketAddr;
 /// Retransmitted bytes sent in answer to one NACK at most, so one request cannot cause a burst.
 const RETRANSMIT_BUDGET: usize = 256 * 1024;
 
-/// Bytes an item adds to its message: group names, sender, the frame's fields.
-const MAX_ITEM_OVERHEAD: usize = gcs::wire::FRAME_HEADROOM * 2;
+/// The largest item a daemon builds from a message of `max_message` bytes: the request's frame
+/// limit bounds the payload plus the group names, and an item holds the names twice (its own list
+/// and the client frame inside it) with a little more framing. Every daemon of a cluster should
+/// use the same `limits.max_message_size`, or one may refuse to reassemble another's items.
+fn max_item(max_message: usize) -> usize {
+    2 * (max_message + gcs::wire::FRAME_HEADROOM) + 1024
+}
+
+/// No timestamp above this is accepted, whatever the local clock: a daemon's own stamps must
+/// always have room to grow.
+const CLOCK_CEILING: u64 = u64::MAX / 2;
 
 /// How far ahead of this daemon's clock a peer's timestamp may be. Clocks move by one per item,
 /// so an honest peer is never near this; a larger value is a bug or a lie that could exhaust the
@@ -99,7 +108,7 @@ impl Core {
             streams: Streams::new(
                 view.me,
                 n,
-                self.config.max_message_size + MAX_ITEM_OVERHEAD,
+                max_item(self.config.max_message_size),
                 // A peer never has more than its send window unstable; twice that is slack.
                 self.config.send_window.saturating_mul(2),
             ),
@@ -172,7 +181,11 @@ impl Core {
             return self.drop_datagram(from, &why);
         }
         if let Some(c) = &self.cluster {
-            let limit = c.orderer.clock().saturating_add(MAX_CLOCK_JUMP);
+            let limit = c
+                .orderer
+                .clock()
+                .saturating_add(MAX_CLOCK_JUMP)
+                .min(CLOCK_CEILING);
             let absurd = rest.iter().any(|chunk| match chunk {
                 Chunk::Data(d) => d.ts > limit,
                 Chunk::Ack(a) => a.clock > limit,
