@@ -66,6 +66,15 @@ impl Running {
     }
 }
 
+/// Fails the test, with what the command printed on standard error, unless it succeeded.
+fn assert_ran(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn keys(v: &Value) -> Vec<&str> {
     let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     k.sort();
@@ -135,11 +144,7 @@ fn join_send_watch_and_status_speak_the_json_contract() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out);
     let m = alice.next();
     assert_eq!(m["data"], "to both");
     assert_eq!(m["order"], "safe");
@@ -292,11 +297,7 @@ fn bench_prints_one_summary_object_with_the_documented_fields() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();

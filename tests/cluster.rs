@@ -2,29 +2,12 @@
 //! at once in every order; the history checker judges what every client received.
 
 use gcs::{Event, Order};
-use gcs_testkit::{CliMember, Recorder, TestCluster};
-use gcsd::check::{self, History, ProcessLog};
+use gcs_testkit::{assert_history_correct, CliMember, Recorder, TestCluster};
+use gcsd::check::{self, ProcessLog};
 use std::time::Duration;
 
 const PER_SENDER: usize = 150;
 const PER_CLI: usize = 20;
-
-fn assert_correct(processes: Vec<ProcessLog>) {
-    let history = History {
-        processes,
-        complete: true,
-    };
-    let violations = check::check(&history);
-    assert!(
-        violations.is_empty(),
-        "{}",
-        violations
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_daemons_keep_every_guarantee_with_concurrent_senders() {
@@ -165,7 +148,7 @@ async fn three_daemons_keep_every_guarantee_with_concurrent_senders() {
     }
     logs.extend(clients_done.iter().map(Recorder::process_log));
     logs.extend(senders);
-    assert_correct(logs);
+    assert_history_correct(logs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

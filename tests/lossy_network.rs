@@ -3,8 +3,7 @@
 //! checked by the history checker. Needs root and nft; CI has both (`.ci/run` installs nftables).
 
 use gcs::{Event, Order};
-use gcs_testkit::{Recorder, TestCluster};
-use gcsd::check::{self, History};
+use gcs_testkit::{assert_history_correct, Recorder, TestCluster};
 use std::process::Command;
 use std::time::Duration;
 
@@ -128,20 +127,7 @@ async fn every_order_holds_when_a_fifth_of_the_datagrams_are_lost() {
     for t in tasks {
         done.push(t.await.expect("client task"));
     }
-    let history = History {
-        processes: done.iter().map(Recorder::process_log).collect(),
-        complete: true,
-    };
-    let violations = check::check(&history);
-    assert!(
-        violations.is_empty(),
-        "{}",
-        violations
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_history_correct(done.iter().map(Recorder::process_log).collect());
     // The loss was real, and repaired.
     let mut nacks = 0;
     for r in &mut done {

@@ -23,6 +23,35 @@ fn from_peer(chunks: &[Chunk], max: usize) -> Bytes {
     b.finish()
 }
 
+/// A datagram from daemon 1 with the `n`th item of its stream, a join of `member` to `g`, and an
+/// acknowledgement that lets it through the total order and the view barrier at once: past its
+/// timestamp, in the next epoch.
+fn join_from_peer(member: &str, n: u64) -> Bytes {
+    let body = gcsd::core::packet::encode_item(&gcsd::core::packet::Item::Join {
+        group: "g".into(),
+        member: member.into(),
+    });
+    from_peer(
+        &[
+            Chunk::Data(DataChunk {
+                origin: 1,
+                seq: n,
+                ts: 2_000 * n - 1_000,
+                epoch: n - 1,
+                frag: Frag::Whole,
+                body,
+            }),
+            Chunk::Ack(Ack {
+                clock: 2_000 * n,
+                last_seq: n,
+                epoch: n,
+                received: vec![0, n],
+            }),
+        ],
+        1472,
+    )
+}
+
 fn send_some(p: &mut Pair, count: usize) {
     let sender = p.client(0, "sender");
     for k in 0..count {
@@ -114,31 +143,9 @@ fn many_nacks_in_one_datagram_share_one_retransmission_budget() {
 #[test]
 fn a_peer_cannot_join_or_leave_for_this_daemons_clients() {
     let mut p = Pair::new();
-    let forged = gcsd::core::packet::encode_item(&gcsd::core::packet::Item::Join {
-        group: "g".into(),
-        member: "victim#d0".into(),
-    });
-    // The forged join, and an acknowledgement that lets it through the order and the view
-    // barrier at once: past its timestamp, in the next epoch.
-    let datagram = from_peer(
-        &[
-            Chunk::Data(DataChunk {
-                origin: 1,
-                seq: 1,
-                ts: 1_000,
-                epoch: 0,
-                frag: Frag::Whole,
-                body: forged,
-            }),
-            Chunk::Ack(Ack {
-                clock: 2_000,
-                last_seq: 1,
-                epoch: 1,
-                received: vec![0, 1],
-            }),
-        ],
-        1472,
-    );
+    // The forged join, with an acknowledgement that lets it through the order and the view
+    // barrier at once.
+    let datagram = join_from_peer("victim#d0", 1);
     p.cores[0].handle_datagram(p.now, addr(1), datagram);
     p.drain(0);
     let s = p.cores[0].status(p.now);
@@ -148,29 +155,7 @@ fn a_peer_cannot_join_or_leave_for_this_daemons_clients() {
         s.groups
     );
     // An honest remote join of a remote client goes through the same path and is applied.
-    let honest = gcsd::core::packet::encode_item(&gcsd::core::packet::Item::Join {
-        group: "g".into(),
-        member: "someone#d1".into(),
-    });
-    let datagram = from_peer(
-        &[
-            Chunk::Data(DataChunk {
-                origin: 1,
-                seq: 2,
-                ts: 3_000,
-                epoch: 1,
-                frag: Frag::Whole,
-                body: honest,
-            }),
-            Chunk::Ack(Ack {
-                clock: 4_000,
-                last_seq: 2,
-                epoch: 2,
-                received: vec![0, 2],
-            }),
-        ],
-        1472,
-    );
+    let datagram = join_from_peer("someone#d1", 2);
     p.cores[0].handle_datagram(p.now, addr(1), datagram);
     p.drain(0);
     let s = p.cores[0].status(p.now);

@@ -530,3 +530,21 @@ impl CliMember {
         }
     }
 }
+
+/// Runs the history checker on complete logs and fails the test with every violation found.
+pub fn assert_history_correct(processes: Vec<gcsd::check::ProcessLog>) {
+    let history = gcsd::check::History {
+        processes,
+        complete: true,
+    };
+    let violations = gcsd::check::check(&history);
+    assert!(
+        violations.is_empty(),
+        "{}",
+        violations
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

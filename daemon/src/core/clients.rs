@@ -292,9 +292,6 @@ impl Core {
                 }
             }
             WatchTarget::Daemons => {
-                if let Some(m) = self.sessions.member_mut(client) {
-                    m.watching_daemons = true;
-                }
                 self.daemon_watchers.insert(client);
                 self.send(client, Response::Ok { id });
                 self.send(client, Response::DaemonView(self.daemon_view()));
@@ -307,17 +304,13 @@ impl Core {
             return;
         };
         let was_watching = match &target {
-            WatchTarget::Group(group) => m.watching.remove(group),
-            WatchTarget::Daemons => std::mem::take(&mut m.watching_daemons),
-        };
-        match &target {
             WatchTarget::Group(group) => {
+                let was = m.watching.remove(group);
                 self.groups.unwatch(group, client);
+                was
             }
-            WatchTarget::Daemons => {
-                self.daemon_watchers.remove(&client);
-            }
-        }
+            WatchTarget::Daemons => self.daemon_watchers.remove(&client),
+        };
         if was_watching {
             self.send(client, Response::Ok { id });
         } else {

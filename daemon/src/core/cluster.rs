@@ -355,13 +355,16 @@ impl Core {
 
     /// When the next member becomes suspect if it stays silent.
     fn next_suspicion(&self) -> Option<Time> {
+        // Called for every turn of the driver's loop: no allocation.
         let c = self.cluster.as_ref()?;
+        let me = c.view.me as usize;
         c.view
-            .peers()
-            .into_iter()
-            .filter(|a| !self.suspected.contains(a))
-            .map(|a| {
-                let heard = self.last_heard.get(&a).copied().unwrap_or(self.started);
+            .addrs
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| *i != me && !self.suspected.contains(a))
+            .map(|(_, a)| {
+                let heard = self.last_heard.get(a).copied().unwrap_or(self.started);
                 heard + self.config.failure_timeout + std::time::Duration::from_micros(1)
             })
             .min()

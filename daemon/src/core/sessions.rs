@@ -19,8 +19,6 @@ pub struct Member {
     pub intended: BTreeSet<String>,
     /// Groups whose views it watches.
     pub watching: BTreeSet<String>,
-    /// Whether it watches the daemon view.
-    pub watching_daemons: bool,
 }
 
 /// Where a session is in its life.
