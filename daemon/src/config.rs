@@ -320,6 +320,8 @@ impl Config {
             retransmit: Duration::from_millis(self.protocol.retransmit_ms),
             hello: Duration::from_millis(self.protocol.hello_ms),
             failure_timeout: Duration::from_millis(self.protocol.failure_timeout_ms),
+            // The driver sets the real one when it starts the daemon.
+            incarnation: 0,
         }
     }
 

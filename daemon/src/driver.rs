@@ -94,7 +94,9 @@ impl Daemon {
             udp,
         } = self;
         let clock = Clock::new();
-        let mut core = Core::new(config.core_config(), clock.now());
+        let mut core_config = config.core_config();
+        core_config.incarnation = incarnation();
+        let mut core = Core::new(core_config, clock.now());
         let (inputs_tx, mut inputs_rx) = mpsc::channel::<SessionInput>(1024);
         let tasks = TaskTracker::new();
         let limits = SessionLimits {
@@ -316,4 +318,13 @@ impl Clock {
     fn instant(&self, t: Time) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.start + Duration::from_micros(t.as_micros()))
     }
+}
+
+/// This life of the daemon: microseconds since the Unix epoch at start, so a restarted daemon is
+/// told apart from its previous life.
+#[allow(clippy::disallowed_methods)] // the driver owns the clock
+fn incarnation() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }

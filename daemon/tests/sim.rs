@@ -76,6 +76,9 @@ fn heavy_loss_and_fragmentation_still_deliver_everything() {
         max_datagram: 600,
         max_payload: 6000,
         calm: std::time::Duration::from_secs(5),
+        fault_rate: 0.0,
+        failure_timeout: std::time::Duration::from_millis(500),
+        max_gap_us: 3_000,
     };
     let outcome = Sim::with_config(99, cfg).run();
     assert!(

@@ -302,6 +302,11 @@ pub struct Counters {
     pub nacks_sent: u64,
     /// Chunks sent again in answer to other daemons' requests.
     pub retransmissions: u64,
+    /// Daemon views installed.
+    pub view_changes: u64,
+    /// Items of a departed daemon that a view change did not deliver, because no survivor could
+    /// rule out that they follow (causally) an item that was lost with it.
+    pub flush_discarded: u64,
 }
 
 /// Another daemon of the cluster, as the status shows it.

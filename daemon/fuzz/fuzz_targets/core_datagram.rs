@@ -28,7 +28,8 @@ fuzz_target!(|data: &[u8]| {
     b.push(&Chunk::Hello {
         name: "b".into(),
         cluster_size: 2,
-        formed: true,
+        incarnation: 1,
+        view: 1,
     });
     core.handle_datagram(Time(1), peer, b.finish());
     // The peer ("b") sorts after "a": index 1 in view 1.

@@ -12,9 +12,15 @@
 //! is deterministic (no hash maps anywhere) so two checks of the same history print the same
 //! text.
 //!
-//! Safety properties (views, integrity, ordering) are checked on every history. Liveness
-//! properties (everything is delivered, views converge) only mean something once the run was
-//! allowed to settle, so they are checked only when [`History::complete`] is set.
+//! Safety properties (views and transitional views, integrity, same and sending view delivery,
+//! virtual synchrony, ordering) are checked on every history. Properties that say something
+//! must eventually be delivered or installed (agreement, safe delivery, self delivery, views
+//! converge) only mean something once the run was allowed to settle, so they are checked only
+//! when [`History::complete`] is set.
+//!
+//! Daemons crash, and partitions split the cluster and later merge it again. View ids stay unique
+//! cluster-wide through all of it: one (group, view id) names one membership everywhere, which is
+//! what lets processes on either side of a partition be compared by the views they installed.
 //!
 //! Where DESIGN.md leaves room, the checker reads the guarantees this way:
 //! - A Leave is logged when requested, but messages ordered before it still arrive. So after a
@@ -25,6 +31,30 @@
 //!   sender is taken on trust. A delivery's groups are compared with the send's as sets.
 //! - Total order is pairwise: any two processes agree on the order of the agreed and safe
 //!   messages they both deliver.
+//! - Transitional views (extended virtual synchrony): when a network event removes members, each
+//!   survivor first gets a transitional view listing the members of its previous view that move
+//!   on with it, then a regular view. A transitional view is a view like any other (self
+//!   inclusion, monotonicity, view agreement, deliveries after it are in it); in addition it
+//!   lists a subset of the receiver's previous view and is never followed by another one. A
+//!   message delivered in a regular view V at some processes may be delivered at others in the
+//!   transitional view that directly follows V there: they had it, but were cut off before
+//!   they could deliver it in V. Same-view delivery accepts exactly that.
+//! - Virtual synchrony compares two processes' deliveries in view V only when both moved on from V
+//!   directly to the same next view; a process whose log ends in V, or that joined again before
+//!   its next view, has no known next view and is not compared.
+//! - Sending view delivery is weak: the daemons deliver a message in the view in which the
+//!   sender's daemon took it in, which can be newer than the sender's view at the Send when a
+//!   view change was in flight, but never older. So a delivery is only required to be in a view
+//!   of the group no older than the sender's, and only for groups the sender was in with a view.
+//! - Crashes: a process whose log ends with Disconnect crashed (its daemon died, or its session
+//!   was cut). Nothing is demanded of it afterwards: not delivery of others' messages, not
+//!   delivery of its own, not a place in the final view. Nothing demands that a message be
+//!   delivered merely because it was sent; the guarantees that require deliveries start from a
+//!   delivery, so a crashed sender's message may reach nobody.
+//! - Agreement is partition-tolerant: a member of the view a message was delivered in must also
+//!   deliver it unless it crashed or it and every deliverer moved on from that view to different
+//!   next views (a partition separated them). Safe delivery allows no such excuse for messages
+//!   delivered in a regular view.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -115,15 +145,19 @@ const VIEW_AGREEMENT: &str = "1 view agreement";
 const INTEGRITY: &str = "2 integrity";
 const NO_DUPLICATION: &str = "2 no duplication";
 const SAME_VIEW: &str = "3 same-view delivery";
+const SENDING_VIEW: &str = "3 sending view delivery";
+const TRANSITIONAL: &str = "4 transitional views";
+const VIRTUAL_SYNCHRONY: &str = "4 virtual synchrony";
 const FIFO: &str = "5 fifo";
 const CAUSAL: &str = "5 causal";
 const TOTAL_ORDER: &str = "5 total order";
 const AGREEMENT: &str = "6 agreement";
+const SAFE: &str = "6 safe delivery";
 const SELF_DELIVERY: &str = "7 self delivery";
 const VIEW_LIVENESS: &str = "8 view liveness";
 
 /// Every label, in the order reports list them.
-const GUARANTEES: [&str; 13] = [
+const GUARANTEES: [&str; 17] = [
     WELL_FORMED,
     SELF_INCLUSION,
     MONOTONICITY,
@@ -131,10 +165,14 @@ const GUARANTEES: [&str; 13] = [
     INTEGRITY,
     NO_DUPLICATION,
     SAME_VIEW,
+    SENDING_VIEW,
+    TRANSITIONAL,
+    VIRTUAL_SYNCHRONY,
     FIFO,
     CAUSAL,
     TOTAL_ORDER,
     AGREEMENT,
+    SAFE,
     SELF_DELIVERY,
     VIEW_LIVENESS,
 ];
@@ -150,10 +188,13 @@ pub fn check(history: &History) -> Vec<Violation> {
     let index = Index::build(history, &mut report);
     let walk = Walk::run(history, &index, &mut report);
     check_same_view(history, &index, &walk, &mut report);
+    check_sending_view(history, &index, &walk, &mut report);
+    check_virtual_synchrony(history, &index, &walk, &mut report);
     check_causal(history, &index, &walk, &mut report);
     check_total_order(history, &index, &walk, &mut report);
     if history.complete {
         check_agreement(history, &index, &walk, &mut report);
+        check_safe(history, &index, &walk, &mut report);
         check_self_delivery(history, &index, &walk, &mut report);
         check_view_liveness(history, &index, &walk, &mut report);
     }
@@ -210,8 +251,8 @@ impl Report {
 // Small helpers
 // ---------------------------------------------------------------------------------------------
 
-/// A fixed-size set of small integers. Delivered-message sets and view memberships are queried
-/// millions of times on large histories; a bit per element keeps that cheap in time and memory.
+/// A fixed-size set of small integers. Delivered-message sets are queried millions of times on
+/// large histories; a bit per element keeps that cheap in time and memory.
 #[derive(Debug, Clone, Default)]
 struct Bits(Vec<u64>);
 
@@ -237,21 +278,6 @@ impl Bits {
         self.0
             .get(i / 64)
             .is_some_and(|word| word & (1u64 << (i % 64)) != 0)
-    }
-
-    /// The elements, smallest first.
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0.iter().enumerate().flat_map(|(w, &word)| {
-            // Peel off the lowest set bit each step: cost follows the elements, not the width.
-            let mut rest = word;
-            std::iter::from_fn(move || {
-                (rest != 0).then(|| {
-                    let b = rest.trailing_zeros() as usize;
-                    rest &= rest - 1;
-                    w * 64 + b
-                })
-            })
-        })
     }
 }
 
@@ -466,6 +492,13 @@ impl<'a> Index<'a> {
         self.ids.len()
     }
 
+    /// Whether process `p` crashed: its log has a Disconnect, which in a well-formed log is its
+    /// last event. Its daemon died or its session was cut, so no liveness check asks anything
+    /// more of it. (An unknown process counts as crashed: nothing is demanded of it either.)
+    fn crashed(&self, p: usize) -> bool {
+        self.disconnect.get(p).is_none_or(Option::is_some)
+    }
+
     fn id(&self, m: usize) -> &str {
         self.ids.get(m).copied().unwrap_or("?")
     }
@@ -476,7 +509,7 @@ impl<'a> Index<'a> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The per-process walk: views, membership, integrity, duplication, FIFO
+// The per-process walk: views, transitional views, membership, integrity, duplication, FIFO
 // ---------------------------------------------------------------------------------------------
 
 /// What one process knows about one group at a point in its log.
@@ -494,6 +527,8 @@ struct GroupState {
     view: Option<usize>,
     /// The id of the last view of the group ever received, for monotonicity.
     last_view_id: Option<u64>,
+    /// Whether that view was transitional: the view after a transitional one must be regular.
+    last_transitional: bool,
     last_join: Option<usize>,
     last_leave: Option<usize>,
 }
@@ -505,12 +540,22 @@ impl GroupState {
     }
 }
 
-/// One View event, with its members resolved to logged processes.
+/// One View event, and where it stands in its holder's log of the group.
 struct ViewEntry<'a> {
     view: &'a gcs::GroupView,
     /// The process that received it.
     holder: usize,
-    members: Bits,
+    /// The holder received it as a member: it lists the holder and became the holder's current
+    /// view. False for the view that ends a membership and for views seen without being a member
+    /// (a watcher's); only members' views carry deliveries and obligations.
+    member: bool,
+    /// The holder's current view of the group when this one arrived.
+    prev: Option<usize>,
+    /// The view that directly replaced this one as the holder's current view. None if the log
+    /// ends in this view, or if a Join started a new membership before the next view came:
+    /// deliveries made between that Join and the next view are in no known view, so what the
+    /// holder delivered "in this view" is not fully known.
+    next: Option<usize>,
 }
 
 /// A message delivered by `proc` while its current view of `group` was `view`.
@@ -540,6 +585,16 @@ struct Walk<'a> {
     /// Per process, its group states at the end of its log.
     groups: Vec<BTreeMap<usize, GroupState>>,
     obligations: Vec<Obligation>,
+    /// (group, view id) -> every View event naming that view, in log order. One id names one
+    /// view cluster-wide, even across partitions, so these are the processes that installed it.
+    installs: BTreeMap<(usize, u64), Vec<usize>>,
+    /// Per message, (group, the sender's current view of it) at the Send, for each group of the
+    /// message the sender was a member of with a view.
+    send_views: Vec<Vec<(usize, usize)>>,
+    /// (view, message): deliveries a leaver got through another group while its view of the group
+    /// it is leaving was `view`. They may belong to that view or to a later one it never sees, so
+    /// they are left out of `records`; virtual synchrony only uses them as an excuse.
+    loose: Vec<(usize, usize)>,
 }
 
 impl<'a> Walk<'a> {
@@ -552,9 +607,10 @@ impl<'a> Walk<'a> {
             deliveries: vec![Vec::new(); procs],
             groups: vec![BTreeMap::new(); procs],
             obligations: Vec::new(),
+            installs: BTreeMap::new(),
+            send_views: (0..ix.msgs()).map(|_| Vec::new()).collect(),
+            loose: Vec::new(),
         };
-        // The first view seen with each (group, view id), to compare every other one against.
-        let mut first_view: BTreeMap<(usize, u64), usize> = BTreeMap::new();
         for (p, log) in history.processes.iter().enumerate() {
             let mut states: BTreeMap<usize, GroupState> = BTreeMap::new();
             // Per sender, the latest-sent FIFO message delivered so far: (seq, message).
@@ -591,7 +647,12 @@ impl<'a> Walk<'a> {
                                 });
                             }
                         }
+                        let prev = st.view;
+                        if v.transitional {
+                            check_transitional(log, v, st, &walk.views, report);
+                        }
                         st.last_view_id = Some(v.view_id);
+                        st.last_transitional = v.transitional;
                         let lists_self = v.members.contains(&log.name);
                         let ends_membership = st.leaving > 0 && !lists_self;
                         if ends_membership {
@@ -608,26 +669,26 @@ impl<'a> Walk<'a> {
                                 )
                             });
                         }
-                        let mut members = Bits::new(procs);
-                        for name in &v.members {
-                            for &q in ix.procs_named.get(name.as_str()).into_iter().flatten() {
-                                members.insert(q);
-                            }
-                        }
                         let here = walk.views.len();
+                        if let Some(before) = prev.and_then(|e| walk.views.get_mut(e)) {
+                            before.next = Some(here);
+                        }
                         walk.views.push(ViewEntry {
                             view: v,
                             holder: p,
-                            members,
+                            member: !ends_membership && lists_self && st.receives(),
+                            prev,
+                            next: None,
                         });
                         // The view that ends a membership is no view of a later one: a process
                         // that joined again is in no view of the group until its join's view.
                         st.view = (!ends_membership).then_some(here);
-                        match first_view.get(&(g, v.view_id)) {
-                            None => {
-                                first_view.insert((g, v.view_id), here);
-                            }
-                            Some(&first) => {
+                        let installs = walk.installs.entry((g, v.view_id)).or_default();
+                        let first = installs.first().copied();
+                        installs.push(here);
+                        match first {
+                            None => {}
+                            Some(first) => {
                                 let other = &walk.views[first];
                                 if let Some(diff) = view_difference(other.view, v) {
                                     let other_name = &history.processes[other.holder].name;
@@ -665,6 +726,22 @@ impl<'a> Walk<'a> {
                                 pos,
                                 groups,
                             });
+                        }
+                        // The sender's view of each group it sends to as a member: no delivery
+                        // of the message may be in an older one.
+                        let mut in_views: Vec<(usize, usize)> = sent
+                            .groups
+                            .iter()
+                            .map(|g| ix.group_no(g))
+                            .filter_map(|g| {
+                                let st = states.get(&g).filter(|st| st.receives())?;
+                                Some((g, st.view?))
+                            })
+                            .collect();
+                        in_views.sort_unstable();
+                        in_views.dedup();
+                        if let Some(slot) = walk.send_views.get_mut(m) {
+                            *slot = in_views;
                         }
                     }
                     Event::Deliver { id, groups, .. } => {
@@ -718,6 +795,9 @@ impl<'a> Walk<'a> {
                             if let Some(st) = states.get(&g).filter(|st| st.receives()) {
                                 member = true;
                                 if st.leaving > 0 && through_full {
+                                    if let Some(view) = st.view {
+                                        walk.loose.push((view, m));
+                                    }
                                     continue;
                                 }
                                 if let Some(view) = st.view {
@@ -748,6 +828,20 @@ impl<'a> Walk<'a> {
     }
 }
 
+impl Walk<'_> {
+    /// The id of the view that directly replaced view entry `e` at its holder, if known.
+    fn next_id(&self, e: usize) -> Option<u64> {
+        let next = self.views.get(e)?.next?;
+        Some(self.views.get(next)?.view.view_id)
+    }
+
+    /// The id of the holder's view before view entry `e`, if it had one.
+    fn prev_id(&self, e: usize) -> Option<u64> {
+        let prev = self.views.get(e)?.prev?;
+        Some(self.views.get(prev)?.view.view_id)
+    }
+}
+
 /// Which fields of two views with the same group and id differ, or None if they are identical.
 fn view_difference(a: &gcs::GroupView, b: &gcs::GroupView) -> Option<String> {
     let mut diffs = Vec::new();
@@ -774,6 +868,68 @@ fn view_difference(a: &gcs::GroupView, b: &gcs::GroupView) -> Option<String> {
         ));
     }
     (!diffs.is_empty()).then(|| diffs.join("; "))
+}
+
+/// Guarantee 4, transitional views: a transitional view announces which members of the
+/// receiver's previous view move on with it after a network event, so it lists a subset of that
+/// view's members, including the receiver, and the next view is the regular view it announces,
+/// never another transitional one. `st` is the receiver's state of the group before this view
+/// is applied: its `view` is the receiver's previous view, `last_view_id` the last one received.
+fn check_transitional(
+    log: &ProcessLog,
+    v: &gcs::GroupView,
+    st: &GroupState,
+    views: &[ViewEntry<'_>],
+    report: &mut Report,
+) {
+    if st.last_transitional {
+        report.add(TRANSITIONAL, || {
+            format!(
+                "{} receives transitional view {} of {} right after transitional view {}",
+                log.name,
+                v.view_id,
+                v.group,
+                st.last_view_id.map_or("?".to_string(), |id| id.to_string())
+            )
+        });
+    }
+    match st.view.and_then(|e| views.get(e)) {
+        Some(before) => {
+            let outside = |m: &&String| !before.view.members.contains(m);
+            if v.members.iter().any(|m| outside(&m)) {
+                report.add(TRANSITIONAL, || {
+                    let extra: Vec<String> = v.members.iter().filter(outside).cloned().collect();
+                    format!(
+                        "{} receives transitional view {} of {} listing {}, absent from its \
+                         previous view {} {}",
+                        log.name,
+                        v.view_id,
+                        v.group,
+                        list(&extra),
+                        before.view.view_id,
+                        list(&before.view.members)
+                    )
+                });
+            }
+        }
+        None if st.receives() => report.add(TRANSITIONAL, || {
+            format!(
+                "{} receives transitional view {} of {} without a view of it before",
+                log.name, v.view_id, v.group
+            )
+        }),
+        None => {}
+    }
+    // A member that lacks itself is already a self-inclusion violation, unless it is leaving:
+    // then the walk takes the view as the end of its membership, which only a regular view is.
+    if st.leaving > 0 && !v.members.contains(&log.name) {
+        report.add(TRANSITIONAL, || {
+            format!(
+                "{} receives transitional view {} of {} without itself while leaving",
+                log.name, v.view_id, v.group
+            )
+        });
+    }
 }
 
 /// Guarantee 2, integrity: a delivery must match the send of the process it names.
@@ -842,29 +998,62 @@ fn check_integrity(
 // ---------------------------------------------------------------------------------------------
 
 /// Every process that receives a message as a member of one of its groups receives it in the
-/// same view of that group.
+/// same view of that group, or in the transitional view that directly follows that view at the
+/// receiver.
+///
+/// The exception is extended virtual synchrony's: a process that delivered a message in a
+/// regular view V may be cut off from one that had it but could not yet deliver it; the latter
+/// then delivers it in its transitional view after V. Two processes that move on together
+/// through the same transitional view still deliver in the same view: virtual synchrony checks
+/// that.
 fn check_same_view(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &mut Report) {
     for (m, records) in walk.records.iter().enumerate() {
-        // Group -> view id -> the processes that delivered the message in that view.
-        let mut by_group: BTreeMap<usize, BTreeMap<u64, Vec<usize>>> = BTreeMap::new();
+        // Group -> (view id, for a transitional view the id of the view before it at the
+        // receiver) -> the processes that delivered the message in that view.
+        type InViews = BTreeMap<(u64, Option<u64>), Vec<usize>>;
+        let mut by_group: BTreeMap<usize, InViews> = BTreeMap::new();
         for r in records {
             if let Some(entry) = walk.views.get(r.view) {
+                let before = entry
+                    .view
+                    .transitional
+                    .then(|| walk.prev_id(r.view))
+                    .flatten();
                 by_group
                     .entry(r.group)
                     .or_default()
-                    .entry(entry.view.view_id)
+                    .entry((entry.view.view_id, before))
                     .or_default()
                     .push(r.proc);
             }
         }
-        for (g, ids) in by_group {
-            if ids.len() < 2 {
+        for (g, views) in by_group {
+            if views.len() < 2 {
+                continue;
+            }
+            // Some view V must account for every delivery: made in V itself, or in a
+            // transitional view that directly followed V at its receiver.
+            let fits = |v: u64| {
+                views
+                    .keys()
+                    .all(|&(id, before)| id == v || before == Some(v))
+            };
+            if views
+                .keys()
+                .any(|&(id, before)| fits(id) || before.is_some_and(fits))
+            {
                 continue;
             }
             report.add(SAME_VIEW, || {
-                let parts: Vec<String> = ids
+                let parts: Vec<String> = views
                     .iter()
-                    .map(|(id, procs)| format!("view {id} at {}", names(history, procs)))
+                    .map(|((id, before), procs)| match before {
+                        None => format!("view {id} at {}", names(history, procs)),
+                        Some(b) => format!(
+                            "transitional view {id} (after view {b}) at {}",
+                            names(history, procs)
+                        ),
+                    })
                     .collect();
                 format!(
                     "{} is delivered in different views of {}: {}",
@@ -874,6 +1063,164 @@ fn check_same_view(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &
                 )
             });
         }
+    }
+}
+
+/// Guarantee 3, sending view delivery, in the weak form the daemons promise: a message is
+/// delivered in the view in which the sender's daemon took it in, which may be newer than the
+/// view the sender had when it sent (a view change was in flight) but is never older. So every
+/// delivery of a message to a group is in a view of it no older than the sender's view of that
+/// group at the Send. View ids grow, so "older" is "smaller id".
+fn check_sending_view(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &mut Report) {
+    for (m, sends) in walk.send_views.iter().enumerate() {
+        for &(g, sent_in) in sends {
+            let Some(sent_in) = walk.views.get(sent_in) else {
+                continue;
+            };
+            let since = sent_in.view.view_id;
+            for r in walk.records.get(m).into_iter().flatten() {
+                if r.group != g {
+                    continue;
+                }
+                let Some(entry) = walk.views.get(r.view) else {
+                    continue;
+                };
+                if entry.view.view_id < since {
+                    report.add(SENDING_VIEW, || {
+                        format!(
+                            "{} delivers {} in view {} of {}, older than view {} in which {} \
+                             sent it",
+                            name(history, r.proc),
+                            ix.id(m),
+                            entry.view.view_id,
+                            ix.gname(g),
+                            since,
+                            name(history, sent_in.holder)
+                        )
+                    });
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guarantee 4: virtual synchrony
+// ---------------------------------------------------------------------------------------------
+
+/// Two processes that install the same view V of a group and both move on from it directly to
+/// the same next view V' delivered the same messages to that group while in V. This is what the
+/// flush before a view change buys; with transitional views it holds for them too, so two
+/// processes that leave V through the same transitional view agree on V, and then on that
+/// transitional view if they also reach the same regular view after it.
+///
+/// Processes that move on to different views (they ended up on different sides of a partition)
+/// are not compared, nor is one whose log ends in V (it crashed in V, or the run ended there).
+fn check_virtual_synchrony(
+    history: &History,
+    ix: &Index<'_>,
+    walk: &Walk<'_>,
+    report: &mut Report,
+) {
+    let views = walk.views.len();
+    // Per view entry, the messages its holder surely delivered to its group in it. Messages are
+    // visited in ascending order, so each list comes out sorted.
+    let mut sure: Vec<Vec<usize>> = vec![Vec::new(); views];
+    for (m, records) in walk.records.iter().enumerate() {
+        for r in records {
+            if let Some(set) = sure.get_mut(r.view) {
+                set.push(m);
+            }
+        }
+    }
+    // Per view entry, what a leaver got while in it but perhaps in a later view.
+    let mut maybe: Vec<Vec<usize>> = vec![Vec::new(); views];
+    for &(v, m) in &walk.loose {
+        if let Some(set) = maybe.get_mut(v) {
+            set.push(m);
+        }
+    }
+    for set in sure.iter_mut().chain(maybe.iter_mut()) {
+        set.sort_unstable();
+        set.dedup();
+    }
+    for (&(g, id), entries) in &walk.installs {
+        // Next view id -> the members that moved on from this view to it.
+        let mut by_next: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for &e in entries {
+            if !walk.views.get(e).is_some_and(|entry| entry.member) {
+                continue;
+            }
+            if let Some(next) = walk.next_id(e) {
+                by_next.entry(next).or_default().push(e);
+            }
+        }
+        for (next, together) in by_next {
+            let Some((&first, rest)) = together.split_first() else {
+                continue;
+            };
+            for &e in rest {
+                if of(&sure, first) == of(&sure, e) {
+                    continue;
+                }
+                let only_first = missing(of(&sure, first), of(&sure, e), of(&maybe, e));
+                let only_e = missing(of(&sure, e), of(&sure, first), of(&maybe, first));
+                if only_first.is_empty() && only_e.is_empty() {
+                    continue;
+                }
+                let (p, q) = (walk.views[first].holder, walk.views[e].holder);
+                report.add(VIRTUAL_SYNCHRONY, || {
+                    let mut parts = Vec::new();
+                    if !only_first.is_empty() {
+                        parts.push(format!(
+                            "only {} delivers {}",
+                            name(history, p),
+                            some_ids(ix, &only_first)
+                        ));
+                    }
+                    if !only_e.is_empty() {
+                        parts.push(format!(
+                            "only {} delivers {}",
+                            name(history, q),
+                            some_ids(ix, &only_e)
+                        ));
+                    }
+                    format!(
+                        "{} and {} both move from view {id} of {} to view {next}, but in view \
+                         {id} {}",
+                        name(history, p),
+                        name(history, q),
+                        ix.gname(g),
+                        parts.join(" and ")
+                    )
+                });
+            }
+        }
+    }
+}
+
+/// The set of view entry `e` in `sets`; empty for an unknown entry.
+fn of(sets: &[Vec<usize>], e: usize) -> &[usize] {
+    sets.get(e).map_or(&[], Vec::as_slice)
+}
+
+/// The elements of sorted `from` that are in neither sorted `other` nor sorted `excused`.
+fn missing(from: &[usize], other: &[usize], excused: &[usize]) -> Vec<usize> {
+    from.iter()
+        .copied()
+        .filter(|m| other.binary_search(m).is_err() && excused.binary_search(m).is_err())
+        .collect()
+}
+
+/// The first few of `msgs` by id, and how many more there are: enough to find them in the logs.
+fn some_ids(ix: &Index<'_>, msgs: &[usize]) -> String {
+    const SHOWN: usize = 5;
+    let ids: Vec<&str> = msgs.iter().take(SHOWN).map(|&m| ix.id(m)).collect();
+    let more = msgs.len().saturating_sub(SHOWN);
+    if more > 0 {
+        format!("{} and {more} more", ids.join(", "))
+    } else {
+        ids.join(", ")
     }
 }
 
@@ -1220,27 +1567,61 @@ fn check_total_order(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report:
 // Liveness (complete histories only)
 // ---------------------------------------------------------------------------------------------
 
-/// Guarantee 6: a message delivered in a view reaches every member of that view that stays
-/// connected. Members that were not logged are not known and so not checked.
+/// Guarantee 6, agreement: a message delivered in a view reaches every member of that view that
+/// stayed with the deliverer and did not crash.
+///
+/// Members are the processes that installed the view as members (one id names one view
+/// cluster-wide); members that were not logged are not known and so not checked. Staying
+/// together is read from what came next: a member is excused if it and every process that
+/// delivered the message in the view moved on from it to views other than each other's, i.e. a
+/// partition put them on different sides before the message reached it. A member whose log ends
+/// in the view (it is still there, or leaving) has not moved away from anyone, and neither has a
+/// live deliverer whose log ends there. A deliverer that crashed in the view binds only members
+/// that also stayed in it: the others may have lost it together with the message. Where two
+/// moved on to the same view, virtual synchrony already compares what they delivered; this
+/// check adds that it was delivered at all.
 fn check_agreement(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &mut Report) {
     for (m, records) in walk.records.iter().enumerate() {
         let mut reported = BTreeSet::new();
-        // Every receiver usually delivered in the same view; look at each view once, not once per
-        // receiver. (Differing copies of one view are reported by view agreement.)
-        let mut views_done: Vec<(usize, u64)> = Vec::new();
+        // (group, view id) -> where the deliverers in that view went -> one such deliverer.
+        // Every receiver usually delivered in the same view; look at each view once.
+        let mut in_views: BTreeMap<(usize, u64), BTreeMap<Went, usize>> = BTreeMap::new();
         for r in records {
             let Some(entry) = walk.views.get(r.view) else {
                 continue;
             };
-            let key = (r.group, entry.view.view_id);
-            if views_done.contains(&key) {
-                continue;
-            }
-            views_done.push(key);
-            for x in entry.members.iter() {
-                let connected = ix.disconnect.get(x).is_some_and(Option::is_none);
-                let delivered = walk.delivered.get(x).is_some_and(|d| d.contains(m));
-                if connected && !delivered && reported.insert(x) {
+            let went = match walk.next_id(r.view) {
+                Some(next) => Went::To(next),
+                None if ix.crashed(r.proc) => Went::Crashed,
+                None => Went::Stayed,
+            };
+            in_views
+                .entry((r.group, entry.view.view_id))
+                .or_default()
+                .entry(went)
+                .or_insert(r.proc);
+        }
+        for (key, went) in &in_views {
+            for &e in walk.installs.get(key).into_iter().flatten() {
+                let Some(entry) = walk.views.get(e) else {
+                    continue;
+                };
+                let x = entry.holder;
+                let delivered = walk.delivered.get(x).is_none_or(|d| d.contains(m));
+                if !entry.member || ix.crashed(x) || delivered {
+                    continue;
+                }
+                // A deliverer x stayed together with, if any.
+                let with = match walk.next_id(e) {
+                    None => went.values().next(),
+                    Some(next) => went
+                        .get(&Went::Stayed)
+                        .or_else(|| went.get(&Went::To(next))),
+                };
+                let Some(&p) = with else {
+                    continue;
+                };
+                if reported.insert(x) {
                     report.add(AGREEMENT, || {
                         format!(
                             "{} never delivers {}, though it is in view {} of {} in which {} \
@@ -1249,7 +1630,7 @@ fn check_agreement(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &
                             ix.id(m),
                             entry.view.view_id,
                             entry.view.group,
-                            name(history, r.proc)
+                            name(history, p)
                         )
                     });
                 }
@@ -1258,10 +1639,69 @@ fn check_agreement(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &
     }
 }
 
-/// Guarantee 7: a sender that stays in a group it multicast to as a member gets its own message.
+/// Where a process went from the view it delivered a message in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Went {
+    /// Its log ends in the view and it did not crash: it is still there (or leaving).
+    Stayed,
+    /// Its log ends in the view with a crash.
+    Crashed,
+    /// It moved on directly to the view with this id.
+    To(u64),
+}
+
+/// Guarantee 6, safe delivery: a safe message delivered in a regular view was received by every
+/// member of that view before anyone delivered it, so every member that installed the view and
+/// did not crash delivers it, there or, if a partition cut it off first, in the transitional
+/// view that follows. Unlike agreement, moving on to different views is no excuse. A delivery
+/// in a transitional view promises nothing about the members left behind: that is what the
+/// transitional view is for.
+fn check_safe(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &mut Report) {
+    for (m, records) in walk.records.iter().enumerate() {
+        if ix.order.get(m).copied().flatten() != Some(gcs::Order::Safe) {
+            continue;
+        }
+        let mut reported = BTreeSet::new();
+        // (group, regular view id) -> one process that delivered the message in it.
+        let mut in_views: BTreeMap<(usize, u64), usize> = BTreeMap::new();
+        for r in records {
+            if let Some(entry) = walk.views.get(r.view).filter(|e| !e.view.transitional) {
+                in_views
+                    .entry((r.group, entry.view.view_id))
+                    .or_insert(r.proc);
+            }
+        }
+        for (key, &p) in &in_views {
+            for &e in walk.installs.get(key).into_iter().flatten() {
+                let Some(entry) = walk.views.get(e) else {
+                    continue;
+                };
+                let x = entry.holder;
+                let delivered = walk.delivered.get(x).is_none_or(|d| d.contains(m));
+                if entry.member && !ix.crashed(x) && !delivered && reported.insert(x) {
+                    report.add(SAFE, || {
+                        format!(
+                            "{} never delivers safe message {}, though it installed view {} of \
+                             {} in which {} delivered it",
+                            name(history, x),
+                            ix.id(m),
+                            entry.view.view_id,
+                            entry.view.group,
+                            name(history, p)
+                        )
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Guarantee 7: a sender that stays in a group it multicast to as a member, and does not crash,
+/// gets its own message. A sender that crashed owes nothing, and nobody else is owed its
+/// messages: they may die with its daemon.
 fn check_self_delivery(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &mut Report) {
     for ob in &walk.obligations {
-        if ix.disconnect[ob.proc].is_some_and(|d| d > ob.pos) {
+        if ix.crashed(ob.proc) {
             continue;
         }
         let states = &walk.groups[ob.proc];
@@ -1287,7 +1727,9 @@ fn check_self_delivery(history: &History, ix: &Index<'_>, walk: &Walk<'_>, repor
 }
 
 /// Guarantee 8: once the run settles, the processes still in a group all end in the same view of
-/// it, and that view lists exactly them among the logged processes.
+/// it, that view is regular (a transitional view is always followed by the regular view it
+/// announces), and it lists exactly them among the logged processes. Crashed processes are
+/// neither asked to be in it nor allowed to be listed.
 fn check_view_liveness(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &mut Report) {
     let procs = history.processes.len();
     for g in 0..ix.group_names.len() {
@@ -1353,6 +1795,14 @@ fn check_view_liveness(history: &History, ix: &Index<'_>, walk: &Walk<'_>, repor
             let Some(entry) = walk.views.get(*v) else {
                 continue;
             };
+            if entry.view.transitional {
+                report.add(VIEW_LIVENESS, || {
+                    format!(
+                        "the members of {group} end in transitional view {id}, never followed by \
+                         a regular view"
+                    )
+                });
+            }
             let listed: BTreeSet<&str> = entry.view.members.iter().map(String::as_str).collect();
             let missing: Vec<&str> = stay_names.difference(&listed).copied().collect();
             let extra: Vec<&str> = gone_names.intersection(&listed).copied().collect();
@@ -1434,6 +1884,19 @@ mod tests {
     /// The view produced by `who` joining.
     fn joined(g: &str, id: u64, members: &[&str], who: &str) -> Event {
         view_with(g, id, members, &[who], &[], Reason::Join)
+    }
+
+    /// A transitional view: the members of the receiver's previous view that move on with it.
+    fn transitional(g: &str, id: u64, members: &[&str]) -> Event {
+        Event::View(GroupView {
+            group: g.into(),
+            view_id: id,
+            members: strings(members),
+            joined: Vec::new(),
+            left: Vec::new(),
+            reason: Reason::Network,
+            transitional: true,
+        })
     }
 
     fn history(complete: bool, logs: Vec<(&str, Vec<Event>)>) -> History {
@@ -1890,6 +2353,214 @@ mod tests {
         assert_only(&history(true, vec![("a", a), ("b", b)]), VIEW_LIVENESS);
     }
 
+    /// `a`, `b`, `c` in view 3 of `g`. `a` sends `m1` with `order` and delivers it in view 3, and
+    /// so does `b`; then a partition puts `c` apart (transitional views 4 and 5, regular views 6
+    /// and 7) before `c` gets `m1`, and the sides merge again in view 8.
+    fn split_and_merge(order: Order) -> History {
+        let [mut a, mut b, mut c] = trio_in_g();
+        let m1 = || deliver("m1", "a", &["g"], order);
+        let ab = || {
+            [
+                transitional("g", 4, &["a", "b"]),
+                view_with("g", 6, &["a", "b"], &[], &["c"], Reason::Network),
+            ]
+        };
+        let merged = || view_with("g", 8, &["a", "b", "c"], &["c"], &[], Reason::Network);
+        a.extend([send("m1", &["g"], order), m1()]);
+        a.extend(ab());
+        a.push(merged());
+        b.push(m1());
+        b.extend(ab());
+        b.push(merged());
+        c.extend([
+            transitional("g", 5, &["c"]),
+            view_with("g", 7, &["c"], &[], &["a", "b"], Reason::Network),
+            merged(),
+        ]);
+        history(true, vec![("a", a), ("b", b), ("c", c)])
+    }
+
+    #[test]
+    fn message_cut_off_by_a_partition_need_not_reach_the_other_side() {
+        assert_eq!(check(&split_and_merge(Order::Agreed)), vec![]);
+    }
+
+    #[test]
+    fn safe_message_delivered_in_a_regular_view_missing_across_a_partition_is_reported() {
+        assert_only(&split_and_merge(Order::Safe), SAFE);
+    }
+
+    #[test]
+    fn safe_message_may_reach_the_far_side_in_its_transitional_view() {
+        let mut h = split_and_merge(Order::Safe);
+        // c had m1 but could not deliver it in view 3 before the partition: it does in view 5.
+        h.processes[2]
+            .events
+            .insert(3, deliver("m1", "a", &["g"], Order::Safe));
+        assert_eq!(check(&h), vec![]);
+    }
+
+    #[test]
+    fn crashed_member_owes_no_safe_delivery() {
+        let [mut a, mut b, mut c] = trio_in_g();
+        let m1 = || deliver("m1", "a", &["g"], Order::Safe);
+        let ab = || {
+            [
+                transitional("g", 4, &["a", "b"]),
+                view_with("g", 5, &["a", "b"], &[], &["c"], Reason::Network),
+            ]
+        };
+        a.extend([send("m1", &["g"], Order::Safe), m1()]);
+        a.extend(ab());
+        b.push(m1());
+        b.extend(ab());
+        c.push(Event::Disconnect);
+        assert_eq!(
+            check(&history(true, vec![("a", a), ("b", b), ("c", c)])),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn message_of_a_crashed_sender_may_reach_nobody() {
+        // a's daemon dies right after a sends m1; b sees a go with a network event.
+        let (mut a, mut b) = pair_in_g();
+        a.extend([send("m1", &["g"], Order::Safe), Event::Disconnect]);
+        b.extend([
+            transitional("g", 3, &["b"]),
+            view_with("g", 4, &["b"], &[], &["a"], Reason::Network),
+        ]);
+        assert_eq!(check(&history(true, vec![("a", a), ("b", b)])), vec![]);
+    }
+
+    /// `a` delivers its own `m1` in view 2 of `g`, then its daemon dies; `b` never gets `m1`
+    /// and sees `a` go with a network event.
+    fn deliverer_crashes(order: Order) -> History {
+        let (mut a, mut b) = pair_in_g();
+        a.extend([
+            send("m1", &["g"], order),
+            deliver("m1", "a", &["g"], order),
+            Event::Disconnect,
+        ]);
+        b.extend([
+            transitional("g", 3, &["b"]),
+            view_with("g", 4, &["b"], &[], &["a"], Reason::Network),
+        ]);
+        history(true, vec![("a", a), ("b", b)])
+    }
+
+    #[test]
+    fn message_delivered_only_by_a_member_that_crashed_binds_nobody_who_moved_on() {
+        assert_eq!(check(&deliverer_crashes(Order::Agreed)), vec![]);
+    }
+
+    #[test]
+    fn safe_message_delivered_by_a_member_that_crashed_is_still_owed() {
+        // a could only deliver a safe message once b had it too.
+        assert_only(&deliverer_crashes(Order::Safe), SAFE);
+    }
+
+    #[test]
+    fn missing_delivery_to_a_leaver_still_in_the_view_is_reported() {
+        // c asked to leave and its log ends in view 3: it has not moved away from a and b, so it
+        // still gets what they delivered in view 3.
+        let [mut a, mut b, mut c] = trio_in_g();
+        let m1 = || deliver("m1", "a", &["g"], Order::Agreed);
+        let out = || view_with("g", 4, &["a", "b"], &[], &["c"], Reason::Leave);
+        a.extend([send("m1", &["g"], Order::Agreed), m1(), out()]);
+        b.extend([m1(), out()]);
+        c.push(leave("g"));
+        assert_only(
+            &history(true, vec![("a", a), ("b", b), ("c", c)]),
+            AGREEMENT,
+        );
+    }
+
+    #[test]
+    fn differing_deliveries_before_the_same_next_view_are_reported() {
+        // a and b leave view 3 through the same transitional view 4, but only a delivered m1 in
+        // view 3; b delivers it in view 4.
+        let [mut a, mut b, mut c] = trio_in_g();
+        let m1 = || deliver("m1", "a", &["g"], Order::Agreed);
+        a.extend([
+            send("m1", &["g"], Order::Agreed),
+            m1(),
+            transitional("g", 4, &["a", "b"]),
+        ]);
+        b.extend([transitional("g", 4, &["a", "b"]), m1()]);
+        c.push(transitional("g", 5, &["c"]));
+        let h = history(false, vec![("a", a), ("b", b), ("c", c)]);
+        assert_only(&h, VIRTUAL_SYNCHRONY);
+    }
+
+    #[test]
+    fn delivery_in_a_view_older_than_the_senders_is_reported() {
+        // a sends m1 in view 3; b, still in view 2, delivers it there.
+        let (mut a, mut b) = pair_in_g();
+        a.extend([
+            view_with("g", 3, &["a", "b"], &[], &[], Reason::Network),
+            send("m1", &["g"], Order::Reliable),
+        ]);
+        b.push(deliver("m1", "a", &["g"], Order::Reliable));
+        assert_only(&history(false, vec![("a", a), ("b", b)]), SENDING_VIEW);
+    }
+
+    #[test]
+    fn delivery_in_a_transitional_view_after_another_view_is_reported() {
+        // a delivers m1 in view 2; b in transitional view 5, which follows view 4, not view 2.
+        let (mut a, mut b) = pair_in_g();
+        a.extend([
+            send("m1", &["g"], Order::Reliable),
+            deliver("m1", "a", &["g"], Order::Reliable),
+        ]);
+        b.extend([
+            view_with("g", 4, &["a", "b"], &[], &[], Reason::Network),
+            transitional("g", 5, &["b"]),
+            deliver("m1", "a", &["g"], Order::Reliable),
+        ]);
+        assert_only(&history(false, vec![("a", a), ("b", b)]), SAME_VIEW);
+    }
+
+    #[test]
+    fn transitional_view_with_a_member_new_to_the_receiver_is_reported() {
+        let (a, mut b) = pair_in_g();
+        b.push(transitional("g", 3, &["b", "c"]));
+        assert_only(&history(false, vec![("a", a), ("b", b)]), TRANSITIONAL);
+    }
+
+    #[test]
+    fn transitional_view_after_a_transitional_view_is_reported() {
+        let (a, mut b) = pair_in_g();
+        b.extend([transitional("g", 3, &["b"]), transitional("g", 4, &["b"])]);
+        assert_only(&history(false, vec![("a", a), ("b", b)]), TRANSITIONAL);
+    }
+
+    #[test]
+    fn transitional_view_without_a_view_before_it_is_reported() {
+        let h = history(
+            false,
+            vec![("a", vec![join("g"), transitional("g", 1, &["a"])])],
+        );
+        assert_only(&h, TRANSITIONAL);
+    }
+
+    #[test]
+    fn transitional_view_ending_a_leavers_membership_is_reported() {
+        let (a, mut b) = pair_in_g();
+        b.extend([leave("g"), transitional("g", 3, &["a"])]);
+        assert_only(&history(false, vec![("a", a), ("b", b)]), TRANSITIONAL);
+    }
+
+    #[test]
+    fn ending_in_a_transitional_view_is_reported() {
+        let [mut a, mut b, mut c] = trio_in_g();
+        a.push(transitional("g", 4, &["a", "b"]));
+        b.push(transitional("g", 4, &["a", "b"]));
+        c.push(Event::Disconnect);
+        let h = history(true, vec![("a", a), ("b", b), ("c", c)]);
+        assert_only(&h, VIEW_LIVENESS);
+    }
+
     #[test]
     fn reports_are_capped_per_guarantee() {
         let mut events = vec![join("g"), joined("g", 1, &["a"], "a")];
@@ -1963,7 +2634,12 @@ mod tests {
                                 4 => {
                                     let g = rng.pick(&groups);
                                     let id = rng.below(4) as u64;
-                                    view_with(g, id, &rng.some(&names), &[], &[], Reason::Join)
+                                    let members = rng.some(&names);
+                                    if rng.below(3) == 0 {
+                                        transitional(g, id, &members)
+                                    } else {
+                                        view_with(g, id, &members, &[], &[], Reason::Join)
+                                    }
                                 }
                                 5 => Event::Disconnect,
                                 _ => deliver(rng.pick(&ids), name, &[], order),

@@ -360,7 +360,8 @@ impl Core {
                 self.release_reserved(&member);
                 let local = self.sessions.client_named(&member);
                 let pending = pop_pending(&mut self.pending_joins, &group, &member);
-                match self.groups.join(&group, &member, local) {
+                let view_id = self.op_view_id(delivery.ts, delivery.origin);
+                match self.groups.join(&group, &member, local, view_id) {
                     Ok(view) => {
                         if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
                             m.groups.insert(group.clone());
@@ -388,7 +389,8 @@ impl Core {
             } => {
                 self.release_reserved(&member);
                 let pending = pop_pending(&mut self.pending_leaves, &group, &member);
-                if let Ok(view) = self.groups.leave(&group, &member, reason) {
+                let view_id = self.op_view_id(delivery.ts, delivery.origin);
+                if let Ok(view) = self.groups.leave(&group, &member, reason, view_id) {
                     let local = self.sessions.client_named(&member);
                     if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
                         m.groups.remove(&group);
@@ -518,3 +520,4 @@ fn pop_pending(
     }
     out
 }
+

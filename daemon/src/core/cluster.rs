@@ -8,8 +8,8 @@
 
 use super::membership::HelloOutcome;
 use super::packet::{self, Ack, Chunk, DatagramBuilder, Header, Item};
-use super::reliable::{Received, Streams};
-use super::{Cluster, Core, Orderer, Time};
+use super::reliable::Received;
+use super::{Core, Time};
 use bytes::Bytes;
 use std::net::SocketAddr;
 
@@ -20,7 +20,7 @@ const RETRANSMIT_BUDGET: usize = 256 * 1024;
 /// limit bounds the payload plus the group names, and an item holds the names twice (its own list
 /// and the client frame inside it) with a little more framing. Every daemon of a cluster should
 /// use the same `limits.max_message_size`, or one may refuse to reassemble another's items.
-fn max_item(max_message: usize) -> usize {
+pub(super) fn max_item(max_message: usize) -> usize {
     2 * (max_message + gcs::wire::FRAME_HEADROOM) + 1024
 }
 
@@ -57,7 +57,7 @@ pub fn max_chunk_body(max_datagram: usize, cluster_len: usize, n: usize) -> usiz
 impl Core {
     /// Hands an item to this daemon's stream, or keeps it until the view forms.
     pub(super) fn submit(&mut self, item: Item) {
-        if self.cluster.is_none() {
+        if self.cluster.is_none() || self.change.is_some() {
             self.unsent_bytes += item_bytes(&item);
             self.unsent.push_back(item);
             return;
@@ -65,7 +65,7 @@ impl Core {
         self.stamp_and_send(item);
     }
 
-    fn stamp_and_send(&mut self, item: Item) {
+    pub(super) fn stamp_and_send(&mut self, item: Item) {
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
@@ -97,33 +97,6 @@ impl Core {
         }
     }
 
-    /// The view has formed: start the streams and send what waited for it.
-    pub(super) fn on_formed(&mut self) {
-        let Some(view) = self.membership.formed().cloned() else {
-            return;
-        };
-        let n = view.len();
-        tracing::info!(members = ?view.view.members, "daemon view formed");
-        self.cluster = Some(Cluster {
-            streams: Streams::new(
-                view.me,
-                n,
-                max_item(self.config.max_message_size),
-                // A peer never has more than its send window unstable; twice that is slack.
-                self.config.send_window.saturating_mul(2),
-            ),
-            orderer: Orderer::new(view.me, n),
-            view,
-        });
-        self.ack_due = n > 1;
-        self.announce_daemon_view();
-        let unsent = std::mem::take(&mut self.unsent);
-        self.unsent_bytes = 0;
-        for item in unsent {
-            self.stamp_and_send(item);
-        }
-    }
-
     pub(super) fn on_datagram(&mut self, from: SocketAddr, bytes: Bytes) {
         self.counters.datagrams_received += 1;
         let (header, chunks) = match packet::decode(bytes) {
@@ -137,13 +110,15 @@ impl Core {
             );
             return self.drop_datagram(from, &why);
         }
-        if let Some(t) = self.last_heard.get_mut(&from) {
-            *t = self.now;
-        } else if self.membership.is_peer(from) {
-            self.last_heard.insert(from, self.now);
+        if !self.membership.is_peer(from) {
+            return self.drop_datagram(from, "the sender is not a configured peer");
         }
-        if self.suspected.remove(&from) {
-            tracing::info!(peer = %from, "heard from a suspected daemon again");
+        // Late datagrams of a daemon that said goodbye are no sign of life.
+        if !self.departed.contains_key(&from) {
+            self.last_heard.insert(from, self.now);
+            if self.suspected.remove(&from) {
+                tracing::info!(peer = %from, "heard from a suspected daemon again");
+            }
         }
         let mut rest = Vec::with_capacity(chunks.len());
         for chunk in chunks {
@@ -151,34 +126,37 @@ impl Core {
                 Chunk::Hello {
                     name,
                     cluster_size,
-                    formed,
-                } => self.on_peer_hello(from, &name, cluster_size, formed),
+                    incarnation,
+                    view,
+                } => self.on_peer_hello(from, &name, cluster_size, incarnation, view),
+                Chunk::Control {
+                    msg,
+                    part,
+                    parts,
+                    body,
+                } => match self.control_in.receive(from, msg, part, parts, body) {
+                    Ok(Some(control)) => self.on_control(from, control),
+                    Ok(None) => {}
+                    Err(why) => self.drop_datagram(from, &why),
+                },
                 other => rest.push(other),
             }
         }
         if rest.is_empty() {
             return;
         }
-        let why = match &self.cluster {
-            None => {
-                // Normal while starting: a peer formed first. It will send again.
-                self.counters.datagrams_dropped += 1;
-                tracing::debug!(%from, "dropped a datagram: this daemon's view has not formed yet");
-                return;
+        let current = match &self.cluster {
+            None => false,
+            Some(c) => {
+                c.view.index_of(from) == Some(header.sender) && header.view == c.view.view.view_id
             }
-            Some(c) => match c.view.index_of(from) {
-                None => Some("the sender is not a member of the view".to_string()),
-                Some(i) if i != header.sender || header.view != c.view.view.view_id => {
-                    Some(format!(
-                        "it claims index {} in view {}, but the sender is {i} in view {}",
-                        header.sender, header.view, c.view.view.view_id
-                    ))
-                }
-                Some(_) => None,
-            },
         };
-        if let Some(why) = why {
-            return self.drop_datagram(from, &why);
+        if !current {
+            // Normal around a view change: the sender has installed a view this daemon has not
+            // (yet), or is still in one this daemon has left. Whatever matters is sent again.
+            self.counters.datagrams_dropped += 1;
+            tracing::debug!(%from, view = header.view, "dropped a datagram of another daemon view");
+            return;
         }
         if let Some(c) = &self.cluster {
             let limit = c
@@ -238,7 +216,7 @@ impl Core {
                         .or_default()
                         .extend(resend.into_iter().map(Chunk::Data));
                 }
-                Chunk::Hello { .. } => {}
+                Chunk::Hello { .. } | Chunk::Control { .. } => {}
             }
         }
         for d in deliveries {
@@ -246,8 +224,16 @@ impl Core {
         }
     }
 
-    fn on_peer_hello(&mut self, from: SocketAddr, name: &str, cluster_size: u16, formed: bool) {
-        match self.membership.on_hello(from, name, cluster_size) {
+    fn on_peer_hello(
+        &mut self,
+        from: SocketAddr,
+        name: &str,
+        cluster_size: u16,
+        incarnation: u64,
+        view: u64,
+    ) {
+        let now = self.now;
+        match self.membership.on_hello(now, from, name, cluster_size, incarnation, view) {
             HelloOutcome::Rejected(why) => {
                 self.counters.datagrams_dropped += 1;
                 if self.warned.len() < MAX_WARNED && self.warned.insert(from) {
@@ -257,16 +243,21 @@ impl Core {
             }
             HelloOutcome::Accepted => {}
         }
-        if self.cluster.is_none() && self.membership.formed().is_some() {
-            self.on_formed();
+        if self.departed.get(&from).is_some_and(|i| *i != incarnation) {
+            // A new life of a daemon that stopped.
+            self.departed.remove(&from);
         }
-        // A formed daemon stops sending hellos on its own, so it answers a peer still waiting.
-        // (An unformed one does not answer: its own hellos go out anyway, and two unformed
-        // daemons answering each other would never stop.)
-        if !formed && self.cluster.is_some() {
+        // A daemon outside the view hears from this one only by hellos: answer at once, so a
+        // daemon that starts or comes back is seen without waiting for the next round.
+        let member = self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.view.ids.iter().any(|d| d.addr == from && d.incarnation == incarnation));
+        if !member {
             let hello = self.hello_chunk();
             let queue = self.unicast.entry(from).or_default();
-            if !queue.iter().any(|c| matches!(c, Chunk::Hello { .. })) {
+            if !queue.iter().any(|c| matches!(c, Chunk::Hello { .. })) && !self.hello_answered.contains(&from) {
+                self.hello_answered.insert(from);
                 queue.push(hello);
             }
         }
@@ -276,8 +267,29 @@ impl Core {
         Chunk::Hello {
             name: self.config.daemon_name.clone(),
             cluster_size: self.membership.cluster_size() as u16,
-            formed: self.cluster.is_some(),
+            incarnation: self.config.incarnation,
+            view: self.cluster.as_ref().map_or(0, |c| c.view.view.view_id),
         }
+    }
+
+    /// Configured peers that are not members of the view (with their current life): they are
+    /// sent hellos.
+    fn outsiders(&self) -> Vec<SocketAddr> {
+        self.membership
+            .peer_addrs()
+            .into_iter()
+            .filter(|a| {
+                !self.cluster.as_ref().is_some_and(|c| {
+                    c.view.ids.iter().any(|d| {
+                        d.addr == *a
+                            && self
+                                .membership
+                                .hello(*a)
+                                .is_none_or(|h| h.incarnation == d.incarnation)
+                    })
+                })
+            })
+            .collect()
     }
 
     /// Drops a datagram and counts it. The first from each address is logged as a warning with
@@ -296,18 +308,21 @@ impl Core {
     /// NACKs.
     pub(super) fn service(&mut self) {
         let now = self.now;
-        if self.cluster.is_none() {
-            if now >= self.next_hello {
-                let hello = self.hello_chunk();
-                for peer in self.membership.peer_addrs() {
-                    self.unicast.entry(peer).or_default().push(hello.clone());
-                }
-                self.next_hello = now + self.config.hello;
+        if now >= self.next_hello {
+            let hello = self.hello_chunk();
+            for peer in self.outsiders() {
+                self.unicast.entry(peer).or_default().push(hello.clone());
             }
+            self.hello_answered.clear();
+            self.next_hello = now + self.config.hello;
+        }
+        self.detect_failures();
+        self.consider_change();
+        self.check_fetched();
+        if self.cluster.is_none() {
             return;
         }
         self.deliver_ready();
-        self.detect_failures();
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
@@ -332,8 +347,7 @@ impl Core {
     }
 
     /// The failure detector: a member not heard from (any datagram counts, so a busy peer is never
-    /// suspected) within the failure timeout is suspected. This release reports suspicion (log,
-    /// status); removing a suspected daemon from the view is the next release's view change.
+    /// suspected) within the failure timeout is suspected, and a view change removes it.
     fn detect_failures(&mut self) {
         let Some(c) = &self.cluster else {
             return;
@@ -343,7 +357,12 @@ impl Core {
             if i == me {
                 continue;
             }
-            let heard = self.last_heard.get(&addr).copied().unwrap_or(self.started);
+            let heard = self
+                .last_heard
+                .get(&addr)
+                .copied()
+                .unwrap_or(self.installed_at)
+                .max(self.installed_at);
             if self.now.saturating_since(heard) > self.config.failure_timeout
                 && self.suspected.insert(addr)
             {
@@ -364,7 +383,12 @@ impl Core {
             .enumerate()
             .filter(|(i, a)| *i != me && !self.suspected.contains(a))
             .map(|(_, a)| {
-                let heard = self.last_heard.get(a).copied().unwrap_or(self.started);
+                let heard = self
+                    .last_heard
+                    .get(a)
+                    .copied()
+                    .unwrap_or(self.installed_at)
+                    .max(self.installed_at);
                 heard + self.config.failure_timeout + std::time::Duration::from_micros(1)
             })
             .min()
@@ -389,13 +413,17 @@ impl Core {
 
     /// The next time [`Core::service`] has something to do.
     pub(super) fn next_deadline(&self) -> Option<Time> {
+        let mut t = self.next_change_deadline();
+        if !self.membership.peer_addrs().is_empty() && !self.outsiders().is_empty() {
+            t = Some(t.map_or(self.next_hello, |t| t.min(self.next_hello)));
+        }
         let Some(c) = &self.cluster else {
-            return (!self.membership.peer_addrs().is_empty()).then_some(self.next_hello);
+            return t;
         };
         if c.view.len() == 1 {
-            return None;
+            return t;
         }
-        let mut t = self.next_heartbeat;
+        let mut t = t.map_or(self.next_heartbeat, |t| t.min(self.next_heartbeat));
         if c.streams.busy() || c.orderer.busy() {
             t = t.min(self.next_busy_ack);
         }

@@ -1,10 +1,10 @@
 //! Process groups: who is a member of which group, who watches it, and the views that follow
 //! from each join and leave.
 //!
-//! Owns the group table and view numbering. Members are kept by private name in sorted order, so
-//! every daemon that applies the same joins and leaves in the same order computes identical views.
-//! It never decides *when* a change happens (the caller orders joins and leaves) and never sends
-//! anything: it returns the new view and the caller delivers it.
+//! Owns the group table. Members are kept by private name in sorted order, so every daemon that
+//! applies the same joins and leaves in the same order computes identical views. It never decides
+//! *when* a change happens or which id a view gets (the caller orders joins and leaves and numbers
+//! their views) and never sends anything: it returns the new view and the caller delivers it.
 
 use super::ids::{ClientId, ViewId};
 use gcs::wire::{GroupInfo, GroupView, Reason};
@@ -37,19 +37,9 @@ pub enum MembershipError {
 }
 
 /// The group table.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Groups {
     groups: BTreeMap<String, Group>,
-    last_view: ViewId,
-}
-
-impl Default for Groups {
-    fn default() -> Self {
-        Groups {
-            groups: BTreeMap::new(),
-            last_view: ViewId(0),
-        }
-    }
 }
 
 impl Groups {
@@ -60,6 +50,7 @@ impl Groups {
         group: &str,
         member: &str,
         client: Option<ClientId>,
+        view_id: ViewId,
     ) -> Result<GroupView, MembershipError> {
         if self
             .groups
@@ -68,7 +59,6 @@ impl Groups {
         {
             return Err(MembershipError::AlreadyMember);
         }
-        let view_id = self.next_view();
         let g = self.entry(group);
         g.members.insert(member.to_string(), client);
         g.current = GroupView {
@@ -89,6 +79,7 @@ impl Groups {
         group: &str,
         member: &str,
         reason: Reason,
+        view_id: ViewId,
     ) -> Result<GroupView, MembershipError> {
         if !self
             .groups
@@ -97,7 +88,6 @@ impl Groups {
         {
             return Err(MembershipError::NotMember);
         }
-        let view_id = self.next_view();
         let Some(g) = self.groups.get_mut(group) else {
             return Err(MembershipError::NotMember);
         };
@@ -173,9 +163,90 @@ impl Groups {
             })
     }
 
-    fn next_view(&mut self) -> ViewId {
-        self.last_view = self.last_view.next();
-        self.last_view
+    /// Every group's name, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.groups.keys().cloned().collect()
+    }
+
+    /// True if `member` is in `group`.
+    pub fn is_member(&self, group: &str, member: &str) -> bool {
+        self.groups
+            .get(group)
+            .is_some_and(|g| g.members.contains_key(member))
+    }
+
+    /// Every (group, member) pair whose member `pick` selects, sorted.
+    pub fn memberships(&self, pick: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (name, g) in &self.groups {
+            for m in g.members.keys() {
+                if pick(m) {
+                    out.push((name.clone(), m.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The transitional view of `group` when only the members `stays` selects move on together,
+    /// or `None` if every member stays. The table is not changed: the regular view that follows
+    /// does that.
+    pub fn transitional(
+        &self,
+        group: &str,
+        stays: impl Fn(&str) -> bool,
+        view_id: ViewId,
+    ) -> Option<GroupView> {
+        let g = self.groups.get(group)?;
+        let (members, left): (Vec<String>, Vec<String>) =
+            g.members.keys().cloned().partition(|m| stays(m));
+        if left.is_empty() || g.members.is_empty() {
+            return None;
+        }
+        Some(GroupView {
+            group: group.to_string(),
+            view_id: view_id.0,
+            members,
+            joined: Vec::new(),
+            left,
+            reason: Reason::Network,
+            transitional: true,
+        })
+    }
+
+    /// Makes `members` the membership of `group` after a daemon view change (reason `network`).
+    /// Returns the new view, or `None` if nothing changed.
+    pub fn replace_members(
+        &mut self,
+        group: &str,
+        members: BTreeMap<String, Option<ClientId>>,
+        view_id: ViewId,
+    ) -> Option<GroupView> {
+        let old: BTreeSet<&String> = self
+            .groups
+            .get(group)
+            .map(|g| g.members.keys().collect())
+            .unwrap_or_default();
+        let new: BTreeSet<&String> = members.keys().collect();
+        if old == new {
+            return None;
+        }
+        let joined: Vec<String> = new.difference(&old).map(|m| (*m).clone()).collect();
+        let left: Vec<String> = old.difference(&new).map(|m| (*m).clone()).collect();
+        let g = self.entry(group);
+        g.members = members;
+        g.current = GroupView {
+            group: group.to_string(),
+            view_id: view_id.0,
+            members: g.members.keys().cloned().collect(),
+            joined,
+            left,
+            reason: Reason::Network,
+            transitional: false,
+        };
+        let view = g.current.clone();
+        self.forget_if_unused(group);
+        Some(view)
     }
 
     fn forget_if_unused(&mut self, group: &str) {
@@ -204,12 +275,12 @@ mod tests {
     #[test]
     fn join_and_leave_produce_sorted_views_with_growing_ids() {
         let mut g = Groups::default();
-        let v1 = g.join("chat", "bob#h", Some(ClientId(2))).unwrap();
-        let v2 = g.join("chat", "alice#h", Some(ClientId(1))).unwrap();
+        let v1 = g.join("chat", "bob#h", Some(ClientId(2)), ViewId(1)).unwrap();
+        let v2 = g.join("chat", "alice#h", Some(ClientId(1)), ViewId(2)).unwrap();
         assert_eq!(v2.members, vec!["alice#h", "bob#h"]);
         assert_eq!(v2.joined, vec!["alice#h"]);
         assert!(v2.view_id > v1.view_id);
-        let v3 = g.leave("chat", "bob#h", Reason::Disconnect).unwrap();
+        let v3 = g.leave("chat", "bob#h", Reason::Disconnect, ViewId(3)).unwrap();
         assert_eq!(v3.members, vec!["alice#h"]);
         assert_eq!(v3.left, vec!["bob#h"]);
         assert_eq!(v3.reason, Reason::Disconnect);
@@ -219,13 +290,13 @@ mod tests {
     #[test]
     fn double_join_and_stray_leave_are_refused() {
         let mut g = Groups::default();
-        g.join("chat", "a#h", None).unwrap();
+        g.join("chat", "a#h", None, ViewId(4)).unwrap();
         assert_eq!(
-            g.join("chat", "a#h", None),
+            g.join("chat", "a#h", None, ViewId(5)),
             Err(MembershipError::AlreadyMember)
         );
         assert_eq!(
-            g.leave("other", "a#h", Reason::Leave),
+            g.leave("other", "a#h", Reason::Leave, ViewId(6)),
             Err(MembershipError::NotMember)
         );
     }
@@ -233,10 +304,10 @@ mod tests {
     #[test]
     fn empty_groups_are_forgotten_but_ids_keep_growing() {
         let mut g = Groups::default();
-        let v1 = g.join("x", "a#h", Some(ClientId(1))).unwrap();
-        g.leave("x", "a#h", Reason::Leave).unwrap();
+        let v1 = g.join("x", "a#h", Some(ClientId(1)), ViewId(7)).unwrap();
+        g.leave("x", "a#h", Reason::Leave, ViewId(8)).unwrap();
         assert!(g.info().is_empty());
-        let v3 = g.join("x", "a#h", Some(ClientId(1))).unwrap();
+        let v3 = g.join("x", "a#h", Some(ClientId(1)), ViewId(9)).unwrap();
         assert!(v3.view_id > v1.view_id + 1);
     }
 
@@ -244,12 +315,12 @@ mod tests {
     fn watchers_see_views_and_keep_the_group_alive() {
         let mut g = Groups::default();
         assert_eq!(g.watch("x", ClientId(9)), None);
-        g.join("x", "a#h", Some(ClientId(1))).unwrap();
+        g.join("x", "a#h", Some(ClientId(1)), ViewId(10)).unwrap();
         assert_eq!(
             g.view_audience("x").into_iter().collect::<Vec<_>>(),
             vec![ClientId(1), ClientId(9)]
         );
-        let last = g.leave("x", "a#h", Reason::Leave).unwrap();
+        let last = g.leave("x", "a#h", Reason::Leave, ViewId(11)).unwrap();
         assert_eq!(g.watch("x", ClientId(8)), Some(last));
         assert!(g.unwatch("x", ClientId(9)));
         assert!(g.unwatch("x", ClientId(8)));
@@ -260,8 +331,8 @@ mod tests {
     #[test]
     fn remote_members_are_not_local_recipients() {
         let mut g = Groups::default();
-        g.join("x", "a#h1", Some(ClientId(1))).unwrap();
-        g.join("x", "b#h2", None).unwrap();
+        g.join("x", "a#h1", Some(ClientId(1)), ViewId(12)).unwrap();
+        g.join("x", "b#h2", None, ViewId(13)).unwrap();
         assert_eq!(g.local_members("x").collect::<Vec<_>>(), vec![ClientId(1)]);
     }
 }

@@ -1,13 +1,27 @@
-//! Daemon membership: which daemons form the cluster and each one's place in the view.
+//! Daemon membership: the configured daemons, what each has said about itself, and the view.
 //!
-//! Owns the peer table and view formation. In this release the view is static: the daemons of the
-//! configuration (this one and its peers), formed once every peer has introduced itself with a
-//! hello. Members are sorted by name, so every daemon gives each member the same index; the index
-//! identifies a daemon's stream on the wire. It never delivers or orders anything.
+//! Owns the peer table (each configured peer's name, incarnation and view as its last hello gave
+//! them), the ranks that order daemons (by address, the same at every daemon), the current daemon
+//! view and the numbering of views. Running a view change is `viewchange`'s job; this module
+//! never sends, delivers or orders anything.
 
+use super::time::Time;
 use gcs::DaemonView;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+
+/// One life of one daemon: a restarted daemon has the same address and name but a new
+/// incarnation, and is a new member. Ordered by address first, which is the order of a view.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DaemonId {
+    /// Its UDP address.
+    pub addr: SocketAddr,
+    /// Its name.
+    pub name: String,
+    /// Which life of the daemon.
+    pub incarnation: u64,
+}
 
 /// What a hello from `addr` changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +32,20 @@ pub enum HelloOutcome {
     Accepted,
 }
 
-/// The formed view, with the address of each member.
+/// What the last hello of a peer said.
+#[derive(Debug, Clone)]
+pub struct PeerHello {
+    /// Its name.
+    pub name: String,
+    /// Its incarnation.
+    pub incarnation: u64,
+    /// Its daemon view id then.
+    pub view: u64,
+    /// When it arrived.
+    pub at: Time,
+}
+
+/// The installed view, with each member's identity.
 #[derive(Debug, Clone)]
 pub struct FormedView {
     /// The view as clients see it.
@@ -27,9 +54,26 @@ pub struct FormedView {
     pub me: u16,
     /// Each member's UDP address, by index (this daemon's own included).
     pub addrs: Vec<SocketAddr>,
+    /// Each member's identity, by index.
+    pub ids: Vec<DaemonId>,
 }
 
 impl FormedView {
+    /// A view of `ids` (sorted by address, `me` among them) numbered `view_id`.
+    pub fn new(view_id: u64, ids: Vec<DaemonId>, me: &DaemonId, primary: bool) -> FormedView {
+        let index = ids.iter().position(|d| d == me).unwrap_or(0) as u16;
+        FormedView {
+            view: DaemonView {
+                view_id,
+                members: ids.iter().map(|d| d.name.clone()).collect(),
+                primary,
+            },
+            me: index,
+            addrs: ids.iter().map(|d| d.addr).collect(),
+            ids,
+        }
+    }
+
     /// The index of the member at `addr`, if any.
     pub fn index_of(&self, addr: SocketAddr) -> Option<u16> {
         self.addrs.iter().position(|a| *a == addr).map(|i| i as u16)
@@ -40,7 +84,7 @@ impl FormedView {
         self.addrs.len()
     }
 
-    /// True if the view has no members (never, once formed).
+    /// True if the view has no members (never).
     pub fn is_empty(&self) -> bool {
         self.addrs.is_empty()
     }
@@ -59,71 +103,75 @@ impl FormedView {
 /// The configured daemons and what is known of them.
 #[derive(Debug)]
 pub struct Membership {
-    name: String,
-    addr: SocketAddr,
-    /// Each configured peer's address and, once it has said hello, its name.
-    peers: BTreeMap<SocketAddr, Option<String>>,
-    formed: Option<FormedView>,
+    me: DaemonId,
+    /// Every configured daemon's address, this one's included, sorted: a daemon's rank is its
+    /// place here.
+    configured: Vec<SocketAddr>,
+    /// Each configured peer's last hello, once it sent one.
+    peers: BTreeMap<SocketAddr, Option<PeerHello>>,
 }
 
 impl Membership {
-    /// A daemon named `name` at `addr` whose configuration lists `peers`.
-    pub fn new(name: String, addr: SocketAddr, peers: &[SocketAddr]) -> Self {
-        let peers = peers
+    /// A daemon `me` whose configuration lists `peers`.
+    pub fn new(me: DaemonId, peers: &[SocketAddr]) -> Self {
+        let peers: BTreeMap<SocketAddr, Option<PeerHello>> = peers
             .iter()
-            .filter(|p| **p != addr)
+            .filter(|p| **p != me.addr)
             .map(|p| (*p, None))
             .collect();
-        let mut m = Membership {
-            name,
-            addr,
+        let mut configured: Vec<SocketAddr> = peers.keys().copied().collect();
+        configured.push(me.addr);
+        configured.sort();
+        Membership {
+            me,
+            configured,
             peers,
-            formed: None,
-        };
-        m.try_form();
-        m
+        }
     }
 
-    /// This daemon's name.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// This daemon.
+    pub fn me(&self) -> &DaemonId {
+        &self.me
     }
 
     /// How many daemons the configuration lists, this one included.
     pub fn cluster_size(&self) -> usize {
-        self.peers.len() + 1
+        self.configured.len()
     }
 
-    /// The formed view, if every peer has said hello.
-    pub fn formed(&self) -> Option<&FormedView> {
-        self.formed.as_ref()
+    /// The rank of the daemon at `addr` among the configured ones (0 for a stranger).
+    pub fn rank(&self, addr: SocketAddr) -> u64 {
+        self.configured
+            .binary_search(&addr)
+            .map_or(0, |i| i as u64)
     }
 
-    /// The daemon view as clients see it: the formed one, or this daemon alone (view id 0) while
-    /// waiting for peers.
-    pub fn daemon_view(&self) -> DaemonView {
-        match &self.formed {
-            Some(f) => f.view.clone(),
-            None => DaemonView {
-                view_id: 0,
-                members: vec![self.name.clone()],
-                primary: 2 > self.cluster_size(),
-            },
+    /// True if a view of `members` daemons holds a majority of the configured ones.
+    pub fn is_primary(&self, members: usize) -> bool {
+        2 * members > self.cluster_size()
+    }
+
+    /// The id of a daemon view coordinated by `coordinator`, larger than `above`. Ids are
+    /// numbered so that each is the coordinator's rank modulo the cluster size: two partitions
+    /// that install views at once never pick the same id.
+    pub fn view_id_after(&self, above: u64, coordinator: SocketAddr) -> u64 {
+        let k = self.cluster_size() as u64;
+        let id = (above / k) * k + self.rank(coordinator) + 1;
+        if id > above {
+            id
+        } else {
+            id + k
         }
     }
 
-    /// Configured peers that have not said hello yet.
-    pub fn silent_peers(&self) -> Vec<SocketAddr> {
-        self.peers
-            .iter()
-            .filter(|(_, n)| n.is_none())
-            .map(|(a, _)| *a)
-            .collect()
+    /// The last hello of the peer at `addr`.
+    pub fn hello(&self, addr: SocketAddr) -> Option<&PeerHello> {
+        self.peers.get(&addr).and_then(Option::as_ref)
     }
 
     /// The name `addr` said hello with, if it has.
     pub fn peer_name(&self, addr: SocketAddr) -> Option<&str> {
-        self.peers.get(&addr).and_then(|n| n.as_deref())
+        self.hello(addr).map(|h| h.name.as_str())
     }
 
     /// True if `addr` is a configured peer.
@@ -136,9 +184,24 @@ impl Membership {
         self.peers.keys().copied().collect()
     }
 
-    /// Records a hello from `from`. Returns whether it was accepted; the view may now be formed.
-    pub fn on_hello(&mut self, from: SocketAddr, name: &str, cluster_size: u16) -> HelloOutcome {
-        let size = self.peers.len() + 1;
+    /// Peers whose last hello arrived at `since` or later, with what it said.
+    pub fn heard_since(&self, since: Time) -> impl Iterator<Item = (SocketAddr, &PeerHello)> {
+        self.peers
+            .iter()
+            .filter_map(move |(a, h)| h.as_ref().filter(|h| h.at >= since).map(|h| (*a, h)))
+    }
+
+    /// Records a hello from `from` at `now`.
+    pub fn on_hello(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        name: &str,
+        cluster_size: u16,
+        incarnation: u64,
+        view: u64,
+    ) -> HelloOutcome {
+        let size = self.configured.len();
         let Some(slot) = self.peers.get_mut(&from) else {
             return HelloOutcome::Rejected(format!(
                 "hello from {from} ({name}), which is not a configured peer"
@@ -150,52 +213,26 @@ impl Membership {
                  {size}; give every daemon the same peer list"
             ));
         }
-        if name == self.name {
+        if name == self.me.name {
             return HelloOutcome::Rejected(format!(
                 "{from} uses this daemon's own name '{name}'; daemon names must be unique"
             ));
         }
-        match slot {
-            Some(known) if known != name => {
+        if let Some(known) = slot {
+            if known.name != name {
                 return HelloOutcome::Rejected(format!(
-                    "{from} was '{known}' and now says it is '{name}'"
-                ))
+                    "{from} was '{}' and now says it is '{name}'",
+                    known.name
+                ));
             }
-            _ => *slot = Some(name.to_string()),
         }
-        if self.formed.is_none() {
-            self.try_form();
-        }
-        HelloOutcome::Accepted
-    }
-
-    fn try_form(&mut self) {
-        if self.peers.values().any(Option::is_none) {
-            return;
-        }
-        let mut members: Vec<(String, SocketAddr)> = self
-            .peers
-            .iter()
-            .filter_map(|(a, n)| n.clone().map(|n| (n, *a)))
-            .collect();
-        members.push((self.name.clone(), self.addr));
-        members.sort();
-        if members.windows(2).any(|w| w[0].0 == w[1].0) {
-            return; // duplicate names: on_hello reports them
-        }
-        let me = members
-            .iter()
-            .position(|(n, _)| *n == self.name)
-            .unwrap_or(0) as u16;
-        self.formed = Some(FormedView {
-            view: DaemonView {
-                view_id: 1,
-                members: members.iter().map(|(n, _)| n.clone()).collect(),
-                primary: true,
-            },
-            me,
-            addrs: members.iter().map(|(_, a)| *a).collect(),
+        *slot = Some(PeerHello {
+            name: name.to_string(),
+            incarnation,
+            view,
+            at: now,
         });
+        HelloOutcome::Accepted
     }
 }
 
@@ -207,51 +244,68 @@ mod tests {
         SocketAddr::from(([127, 0, 1, i], 4804))
     }
 
-    #[test]
-    fn a_daemon_without_peers_is_formed_at_once() {
-        let m = Membership::new("solo".into(), addr(1), &[]);
-        let f = m.formed().unwrap();
-        assert_eq!(f.view.members, ["solo"]);
-        assert_eq!(f.me, 0);
-        assert!(f.view.primary);
+    fn id(name: &str, i: u8) -> DaemonId {
+        DaemonId {
+            addr: addr(i),
+            name: name.into(),
+            incarnation: 1,
+        }
     }
 
     #[test]
-    fn the_view_forms_when_every_peer_said_hello_and_is_sorted_by_name() {
-        let mut m = Membership::new("b".into(), addr(2), &[addr(1), addr(3)]);
-        assert!(m.formed().is_none());
-        assert_eq!(m.daemon_view().view_id, 0);
-        assert_eq!(m.on_hello(addr(3), "a", 3), HelloOutcome::Accepted);
-        assert!(m.formed().is_none());
-        assert_eq!(m.silent_peers(), vec![addr(1)]);
-        assert_eq!(m.on_hello(addr(1), "c", 3), HelloOutcome::Accepted);
-        let f = m.formed().unwrap();
-        assert_eq!(f.view.members, ["a", "b", "c"]);
-        assert_eq!(f.me, 1);
-        assert_eq!(f.addrs, vec![addr(3), addr(2), addr(1)]);
-        assert_eq!(f.index_of(addr(1)), Some(2));
-        assert_eq!(f.peers(), vec![addr(3), addr(1)]);
+    fn ranks_follow_addresses_and_view_ids_carry_the_coordinator() {
+        let m = Membership::new(id("b", 2), &[addr(3), addr(1)]);
+        assert_eq!(m.rank(addr(1)), 0);
+        assert_eq!(m.rank(addr(2)), 1);
+        assert_eq!(m.rank(addr(3)), 2);
+        assert!(m.is_primary(2));
+        assert!(!m.is_primary(1));
+        let a = m.view_id_after(0, addr(1));
+        let b = m.view_id_after(0, addr(2));
+        assert!(a > 0 && b > 0 && a != b);
+        assert!(m.view_id_after(a, addr(1)) > a);
+        assert!(m.view_id_after(b, addr(1)) > b);
+        for above in 0..20 {
+            for c in 1..=3 {
+                let v = m.view_id_after(above, addr(c));
+                assert!(v > above);
+                assert_eq!(v % 3, (m.rank(addr(c)) + 1) % 3);
+            }
+        }
+    }
+
+    #[test]
+    fn a_view_is_numbered_by_address() {
+        let ids = vec![id("z", 1), id("a", 2)];
+        let v = FormedView::new(4, ids, &id("a", 2), true);
+        assert_eq!(v.view.members, ["z", "a"]);
+        assert_eq!(v.me, 1);
+        assert_eq!(v.index_of(addr(1)), Some(0));
+        assert_eq!(v.peers(), vec![addr(1)]);
     }
 
     #[test]
     fn strangers_and_inconsistent_peers_are_rejected() {
-        let mut m = Membership::new("b".into(), addr(2), &[addr(1)]);
+        let mut m = Membership::new(id("b", 2), &[addr(1)]);
+        let t = Time::ZERO;
         assert!(matches!(
-            m.on_hello(addr(9), "x", 2),
+            m.on_hello(t, addr(9), "x", 2, 1, 0),
             HelloOutcome::Rejected(_)
         ));
         assert!(matches!(
-            m.on_hello(addr(1), "x", 3),
+            m.on_hello(t, addr(1), "x", 3, 1, 0),
             HelloOutcome::Rejected(_)
         ));
         assert!(matches!(
-            m.on_hello(addr(1), "b", 2),
+            m.on_hello(t, addr(1), "b", 2, 1, 0),
             HelloOutcome::Rejected(_)
         ));
-        assert_eq!(m.on_hello(addr(1), "a", 2), HelloOutcome::Accepted);
+        assert_eq!(m.on_hello(t, addr(1), "a", 2, 1, 0), HelloOutcome::Accepted);
         assert!(matches!(
-            m.on_hello(addr(1), "z", 2),
+            m.on_hello(t, addr(1), "z", 2, 1, 0),
             HelloOutcome::Rejected(_)
         ));
+        assert_eq!(m.peer_name(addr(1)), Some("a"));
+        assert_eq!(m.heard_since(t).count(), 1);
     }
 }

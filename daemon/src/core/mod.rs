@@ -32,12 +32,13 @@ pub mod packet;
 mod reliable;
 mod sessions;
 mod time;
+mod viewchange;
 
 pub use cluster::max_chunk_body;
 pub use groups::{Groups, MembershipError};
 pub use ids::{ClientId, ViewId};
-pub use membership::{FormedView, HelloOutcome, Membership};
-pub use order::{Delivery, Orderer};
+pub use membership::{DaemonId, FormedView, HelloOutcome, Membership};
+pub use order::{Delivery, FlushPlan, Flushed, Orderer};
 pub use reliable::{Received, Streams};
 pub use sessions::{Member, Session, Sessions};
 pub use time::Time;
@@ -81,8 +82,11 @@ pub struct CoreConfig {
     pub retransmit: Duration,
     /// How often a hello is repeated while the view has not formed.
     pub hello: Duration,
-    /// A member not heard from for this long is suspected.
+    /// A member not heard from for this long is suspected and removed by a view change.
     pub failure_timeout: Duration,
+    /// Which life of this daemon this is: different at every start (the driver uses the wall
+    /// clock), so a restarted daemon is a new member.
+    pub incarnation: u64,
 }
 
 impl CoreConfig {
@@ -105,6 +109,7 @@ impl CoreConfig {
             retransmit: Duration::from_millis(5),
             hello: Duration::from_millis(100),
             failure_timeout: Duration::from_millis(500),
+            incarnation: 1,
         }
     }
 }
@@ -229,12 +234,38 @@ pub struct Core {
     warned: BTreeSet<SocketAddr>,
     counters: Counters,
     shutting_down: bool,
+    /// The view change under way, if any.
+    change: Option<viewchange::Change>,
+    /// The largest view-change round seen.
+    round: u64,
+    /// Membership messages being reassembled.
+    control_in: viewchange::ControlIn,
+    /// Numbers this daemon's membership messages.
+    control_seq: u64,
+    /// The last view this daemon installed as coordinator, to send again to a member that lost it.
+    last_install: Option<(viewchange::Attempt, viewchange::Install)>,
+    /// Since when the membership should change (and nobody has started to).
+    wish_since: Option<Time>,
+    /// Daemons that said they are stopping: address and the incarnation that stopped.
+    departed: BTreeMap<SocketAddr, u64>,
+    /// When the current view was installed.
+    installed_at: Time,
+    /// While a view is being installed: the ids its group views take.
+    install_ids: Option<viewchange::ViewIds>,
+    /// Outsiders whose hello was answered this round (two outsiders must not answer each other
+    /// without end).
+    hello_answered: BTreeSet<SocketAddr>,
 }
 
 impl Core {
     /// A core for a daemon starting at `now`. Without peers it forms a one-daemon cluster at once.
     pub fn new(config: CoreConfig, now: Time) -> Core {
-        let membership = Membership::new(config.daemon_name.clone(), config.listen, &config.peers);
+        let me = DaemonId {
+            addr: config.listen,
+            name: config.daemon_name.clone(),
+            incarnation: config.incarnation,
+        };
+        let membership = Membership::new(me, &config.peers);
         let mut core = Core {
             config,
             started: now,
@@ -262,10 +293,17 @@ impl Core {
             suspected: BTreeSet::new(),
             counters: Counters::default(),
             shutting_down: false,
+            change: None,
+            round: 0,
+            control_in: viewchange::ControlIn::default(),
+            control_seq: 0,
+            last_install: None,
+            wish_since: None,
+            departed: BTreeMap::new(),
+            installed_at: now,
+            install_ids: None,
+            hello_answered: BTreeSet::new(),
         };
-        if core.membership.formed().is_some() {
-            core.on_formed();
-        }
         core.service();
         core
     }
@@ -340,6 +378,7 @@ impl Core {
     pub fn handle_shutdown(&mut self, now: Time) {
         self.advance(now);
         self.shutting_down = true;
+        self.say_goodbye();
         for id in self.sessions.ids() {
             self.close(id, Some(shutdown_error()));
         }
@@ -422,7 +461,14 @@ impl Core {
 
     /// The current daemon view.
     pub fn daemon_view(&self) -> DaemonView {
-        self.membership.daemon_view()
+        match &self.cluster {
+            Some(c) => c.view.view.clone(),
+            None => DaemonView {
+                view_id: 0,
+                members: vec![self.config.daemon_name.clone()],
+                primary: false,
+            },
+        }
     }
 
     /// Bytes held for retransmission and reordering (history buffers and out-of-order chunks).

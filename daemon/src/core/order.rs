@@ -29,6 +29,8 @@ use std::collections::{BTreeMap, VecDeque};
 pub struct Delivery {
     /// The daemon that created it.
     pub origin: u16,
+    /// Its Lamport timestamp (with `origin`, its place in the total order).
+    pub ts: u64,
     /// The item.
     pub item: Item,
 }
@@ -60,6 +62,7 @@ impl Kind {
 #[derive(Debug)]
 struct Entry {
     seq: u64,
+    ts: u64,
     epoch: u64,
     kind: Kind,
     /// Taken when delivered (a group operation's when it is ordered; it stays `done == false`
@@ -88,6 +91,41 @@ pub struct Orderer {
     total: BTreeMap<(u64, u16), u64>,
     /// Per daemon: the timestamp of its last item; each next one must be larger.
     last_ts: Vec<u64>,
+    /// A view change is under way: nothing is delivered until [`Orderer::flush`].
+    frozen: bool,
+    /// The place in the total order of the last item delivered from it.
+    last_total: (u64, u16),
+    /// During a flush: per daemon, the last sequence number that may be delivered (the agreed
+    /// cut), and the first item after which fifo items may no longer be (one was discarded).
+    limit: Option<Vec<u64>>,
+    fifo_stop: Vec<u64>,
+}
+
+/// What the survivors of a view agreed on for its flush (see `viewchange`).
+#[derive(Debug, Clone)]
+pub struct FlushPlan {
+    /// Per daemon of the old view: the last sequence number of its stream that is delivered.
+    pub cut: Vec<u64>,
+    /// Per daemon of the old view: true if it moves on to the new view.
+    pub survivor: Vec<bool>,
+    /// Totally ordered items of departed daemons are delivered only up to this timestamp: no
+    /// survivor can miss an earlier item of any stream, so nothing delivered can follow,
+    /// causally, an item that is lost.
+    pub bound: u64,
+    /// The furthest place in the total order any survivor delivered in the old view: items up to
+    /// it are delivered before the transitional views, the rest after.
+    pub delivered: (u64, u16),
+}
+
+/// What a flush delivers.
+#[derive(Debug, Default)]
+pub struct Flushed {
+    /// Before the transitional views: items some survivor had already delivered.
+    pub before: Vec<Delivery>,
+    /// After the transitional views.
+    pub after: Vec<Delivery>,
+    /// Items held but not delivered: beyond the bound, or behind one that was.
+    pub discarded: u64,
 }
 
 impl Orderer {
@@ -105,6 +143,10 @@ impl Orderer {
             reliable_waiting: vec![0; n],
             total: BTreeMap::new(),
             last_ts: vec![0; n],
+            frozen: false,
+            last_total: (0, 0),
+            limit: None,
+            fifo_stop: vec![u64::MAX; n],
         }
     }
 
@@ -116,6 +158,160 @@ impl Orderer {
     /// Group operations ordered so far: the epoch new items are created in.
     pub fn epoch(&self) -> u64 {
         self.ordered_epoch
+    }
+
+    /// Starts the clock at `clock` (a new view continues the old one's time).
+    pub fn set_clock(&mut self, clock: u64) {
+        self.clock = self.clock.max(clock);
+    }
+
+    /// Stops all delivery: a view change is under way.
+    pub fn freeze(&mut self) {
+        self.frozen = true;
+    }
+
+    /// The place in the total order of the last item delivered from it.
+    pub fn delivered_position(&self) -> (u64, u16) {
+        self.last_total
+    }
+
+    /// Group operations not yet installed whose items are within `cut`: at most this many
+    /// group views follow from a flush.
+    pub fn pending_ops(&self, cut: &[u64]) -> usize {
+        self.queues
+            .iter()
+            .enumerate()
+            .map(|(o, q)| {
+                let limit = cut.get(o).copied().unwrap_or(0);
+                q.iter()
+                    .filter(|e| e.kind == Kind::GroupOp && !e.done && e.seq <= limit)
+                    .count()
+            })
+            .sum()
+    }
+
+    /// This daemon's own group operations not yet installed, in the order it made them.
+    pub fn own_pending_ops(&self) -> Vec<Item> {
+        let mut out = Vec::new();
+        let Some(q) = self.queues.get(self.me as usize) else {
+            return out;
+        };
+        for e in q {
+            if e.kind != Kind::GroupOp || e.done {
+                continue;
+            }
+            match &e.item {
+                Some(item) => out.push(item.clone()),
+                None => {
+                    if let Some((_, origin, seq, item)) = &self.barrier {
+                        if *origin == self.me && *seq == e.seq {
+                            out.push(item.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Delivers, for a view change, every item of the old view within `plan.cut` that may be
+    /// delivered, in the one order every survivor uses: pending views are installed, the total
+    /// order is delivered without waiting for the departed, items of departed daemons beyond
+    /// `plan.bound` (and fifo items behind them) are discarded. The orderer is spent afterwards.
+    pub fn flush(&mut self, plan: &FlushPlan) -> Flushed {
+        let mut f = Flushed::default();
+        self.frozen = false;
+        self.limit = Some(plan.cut.clone());
+        let mut late = false;
+        for o in 0..self.n {
+            self.release_reliable(o, &mut f.before);
+            self.release(o, &mut f.before);
+        }
+        loop {
+            let out = if late { &mut f.after } else { &mut f.before };
+            if self.barrier.is_some() {
+                self.install_barrier(out);
+                continue;
+            }
+            let next = self
+                .total
+                .iter()
+                .find(|((_, o), seq)| **seq <= plan.cut.get(*o as usize).copied().unwrap_or(0))
+                .map(|(k, seq)| (*k, *seq));
+            let Some(((ts, origin), seq)) = next else {
+                break;
+            };
+            if !late && (ts, origin) > plan.delivered {
+                late = true;
+                continue;
+            }
+            self.total.remove(&(ts, origin));
+            self.last_total = (ts, origin);
+            let o = origin as usize;
+            let survivor = plan.survivor.get(o).copied().unwrap_or(false);
+            let Some(entry) = self.entry(origin, seq) else {
+                continue;
+            };
+            if !survivor && ts > plan.bound {
+                entry.item = None;
+                entry.done = true;
+                f.discarded += 1;
+                self.fifo_stop[o] = self.fifo_stop[o].min(seq);
+                continue;
+            }
+            let kind = entry.kind;
+            let item = entry.item.take();
+            if kind != Kind::GroupOp {
+                entry.done = true;
+            }
+            let Some(item) = item else {
+                continue;
+            };
+            if kind == Kind::GroupOp {
+                self.ordered_epoch += 1;
+                self.barrier = Some((self.ordered_epoch, origin, seq, item));
+            } else {
+                out.push(Delivery { origin, ts, item });
+                self.release(o, out);
+            }
+        }
+        for o in 0..self.n {
+            self.release_reliable(o, &mut f.after);
+            self.release(o, &mut f.after);
+            let limit = plan.cut.get(o).copied().unwrap_or(0);
+            f.discarded += self.queues[o]
+                .iter()
+                .filter(|e| !e.done && e.seq <= limit && e.item.is_some())
+                .count() as u64;
+            self.queues[o].clear();
+        }
+        self.total.clear();
+        f
+    }
+
+    /// Installs the view of the group operation at the barrier and delivers what waited for it.
+    fn install_barrier(&mut self, out: &mut Vec<Delivery>) {
+        let Some((epoch, origin, seq, op)) = self.barrier.take() else {
+            return;
+        };
+        self.installed_epoch = epoch;
+        let ts = self.entry(origin, seq).map_or(0, |e| {
+            e.done = true;
+            e.ts
+        });
+        let w = &mut self.ops_waiting[origin as usize];
+        *w = w.saturating_sub(1);
+        out.push(Delivery {
+            origin,
+            ts,
+            item: op,
+        });
+        for o in 0..self.n {
+            if self.reliable_waiting[o] > 0 {
+                self.release_reliable(o, out);
+            }
+            self.release(o, out);
+        }
     }
 
     /// Takes a timestamp seen from another daemon into the clock.
@@ -149,6 +345,7 @@ impl Orderer {
         let kind = Kind::of(&r.item);
         let mut entry = Entry {
             seq: r.seq,
+            ts: r.ts,
             epoch: r.epoch,
             kind,
             item: Some(r.item),
@@ -165,10 +362,11 @@ impl Orderer {
             Kind::Reliable => {
                 // Reliable messages promise no order: one waits only for an earlier group
                 // operation of its stream (and its own view), never behind other messages.
-                if self.ops_waiting[o] == 0 && r.epoch <= self.installed_epoch {
+                if !self.frozen && self.ops_waiting[o] == 0 && r.epoch <= self.installed_epoch {
                     if let Some(item) = entry.item.take() {
                         out.push(Delivery {
                             origin: r.origin,
+                            ts: r.ts,
                             item,
                         });
                     }
@@ -180,11 +378,16 @@ impl Orderer {
             Kind::Fifo => {}
         }
         self.queues[o].push_back(entry);
-        self.release(o, out);
+        if !self.frozen {
+            self.release(o, out);
+        }
     }
 
     /// Delivers every item that has become deliverable, in order.
     pub fn advance(&mut self, streams: &Streams, out: &mut Vec<Delivery>) {
+        if self.frozen {
+            return;
+        }
         loop {
             if let Some((epoch, ..)) = &self.barrier {
                 let epoch = *epoch;
@@ -194,20 +397,7 @@ impl Orderer {
                 if !all_moved {
                     return;
                 }
-                if let Some((_, origin, seq, op)) = self.barrier.take() {
-                    self.installed_epoch = epoch;
-                    if let Some(e) = self.entry(origin, seq) {
-                        e.done = true;
-                    }
-                    self.ops_waiting[origin as usize] -= 1;
-                    out.push(Delivery { origin, item: op });
-                }
-                for o in 0..self.n {
-                    if self.reliable_waiting[o] > 0 {
-                        self.release_reliable(o, out);
-                    }
-                    self.release(o, out);
-                }
+                self.install_barrier(out);
             }
             let Some((&(ts, origin), &seq)) = self.total.first_key_value() else {
                 return;
@@ -245,6 +435,7 @@ impl Orderer {
                 entry.done = true;
             }
             self.total.pop_first();
+            self.last_total = (ts, origin);
             let Some(item) = item else {
                 continue;
             };
@@ -252,7 +443,7 @@ impl Orderer {
                 self.ordered_epoch += 1;
                 self.barrier = Some((self.ordered_epoch, origin, seq, item));
             } else {
-                out.push(Delivery { origin, item });
+                out.push(Delivery { origin, ts, item });
                 self.release(origin as usize, out);
             }
         }
@@ -268,19 +459,27 @@ impl Orderer {
     /// first that must wait (for the total order, a group operation's view, or its own view).
     fn release(&mut self, o: usize, out: &mut Vec<Delivery>) {
         let installed = self.installed_epoch;
+        let limit = self.limit.as_ref().map_or(u64::MAX, |l| l.get(o).copied().unwrap_or(0));
+        let fifo_stop = self.fifo_stop[o];
         let q = &mut self.queues[o];
         while let Some(e) = q.front_mut() {
             if !e.done {
-                let ready = matches!(e.kind, Kind::Fifo | Kind::Reliable) && e.epoch <= installed;
+                let ready = match e.kind {
+                    Kind::Reliable => e.epoch <= installed && e.seq <= limit,
+                    Kind::Fifo => e.epoch <= installed && e.seq <= limit && e.seq < fifo_stop,
+                    _ => false,
+                };
                 if !ready {
                     return;
                 }
                 if e.kind == Kind::Reliable {
-                    self.reliable_waiting[o] -= 1;
+                    let w = &mut self.reliable_waiting[o];
+                    *w = w.saturating_sub(1);
                 }
                 if let Some(item) = e.item.take() {
                     out.push(Delivery {
                         origin: o as u16,
+                        ts: e.ts,
                         item,
                     });
                 }
@@ -293,21 +492,24 @@ impl Orderer {
     /// holds back any more (after a view was installed).
     fn release_reliable(&mut self, o: usize, out: &mut Vec<Delivery>) {
         let installed = self.installed_epoch;
+        let limit = self.limit.as_ref().map_or(u64::MAX, |l| l.get(o).copied().unwrap_or(0));
         for e in self.queues[o].iter_mut() {
             if e.done {
                 continue;
             }
             match e.kind {
                 Kind::GroupOp => return,
-                Kind::Reliable if e.epoch <= installed => {
+                Kind::Reliable if e.epoch <= installed && e.seq <= limit => {
                     if let Some(item) = e.item.take() {
                         out.push(Delivery {
                             origin: o as u16,
+                            ts: e.ts,
                             item,
                         });
                     }
                     e.done = true;
-                    self.reliable_waiting[o] -= 1;
+                    let w = &mut self.reliable_waiting[o];
+                    *w = w.saturating_sub(1);
                 }
                 _ => {}
             }

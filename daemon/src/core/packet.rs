@@ -17,7 +17,7 @@ use std::fmt;
 pub const MAGIC: [u8; 4] = *b"GCSD";
 
 /// The format version this daemon speaks; datagrams of another version are dropped.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 
 /// The sender index a datagram carries before its sender has formed a view.
 pub const NO_INDEX: u16 = u16::MAX;
@@ -127,14 +127,17 @@ pub struct Ack {
 /// A chunk of a datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Chunk {
-    /// "I am `name`": exchanged until the view forms.
+    /// "I am `name`": sent to every configured daemon outside the sender's view, so daemons
+    /// that start late, restart or come back from a partition find each other.
     Hello {
         /// The sender's daemon name.
         name: String,
         /// How many daemons the sender's configuration lists, itself included.
         cluster_size: u16,
-        /// Whether the sender has formed its view.
-        formed: bool,
+        /// Which life of the daemon this is: a restarted daemon has a new incarnation.
+        incarnation: u64,
+        /// The sender's daemon view id (0 before it has one).
+        view: u64,
     },
     /// A piece of a reliable stream (new or retransmitted).
     Data(DataChunk),
@@ -147,7 +150,21 @@ pub enum Chunk {
         /// Missing sequence numbers, as inclusive ranges.
         ranges: Vec<(u64, u64)>,
     },
+    /// One part of a membership message (see `viewchange`), which may span several datagrams.
+    Control {
+        /// Identifies the message among the sender's.
+        msg: u64,
+        /// This part's number, from 0.
+        part: u16,
+        /// How many parts the message has.
+        parts: u16,
+        /// The part's bytes.
+        body: Bytes,
+    },
 }
+
+/// Bytes a control chunk takes besides its body.
+pub const CONTROL_CHUNK_OVERHEAD: usize = 1 + 8 + 2 + 2 + 4;
 
 /// The fixed part of every datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +181,7 @@ const CHUNK_HELLO: u8 = 1;
 const CHUNK_DATA: u8 = 2;
 const CHUNK_ACK: u8 = 3;
 const CHUNK_NACK: u8 = 4;
+const CHUNK_CONTROL: u8 = 5;
 
 /// Builds datagrams of at most a given size, chunk by chunk.
 #[derive(Debug)]
@@ -237,7 +255,8 @@ impl DatagramBuilder {
 /// How many bytes `chunk` takes in a datagram.
 pub fn encoded_len(chunk: &Chunk) -> usize {
     match chunk {
-        Chunk::Hello { name, .. } => 1 + 1 + name.len().min(255) + 2 + 1,
+        Chunk::Hello { name, .. } => 1 + 1 + name.len().min(255) + 2 + 8 + 8,
+        Chunk::Control { body, .. } => CONTROL_CHUNK_OVERHEAD + body.len(),
         Chunk::Data(d) => DATA_CHUNK_OVERHEAD + d.body.len(),
         Chunk::Ack(a) => 1 + 8 + 8 + 8 + 2 + 8 * a.received.len(),
         Chunk::Nack { ranges, .. } => 1 + 2 + 2 + 16 * ranges.len(),
@@ -249,14 +268,29 @@ fn encode_chunk(buf: &mut BytesMut, chunk: &Chunk) {
         Chunk::Hello {
             name,
             cluster_size,
-            formed,
+            incarnation,
+            view,
         } => {
             buf.put_u8(CHUNK_HELLO);
             let n = &name.as_bytes()[..name.len().min(255)];
             buf.put_u8(n.len() as u8);
             buf.put_slice(n);
             buf.put_u16(*cluster_size);
-            buf.put_u8(u8::from(*formed));
+            buf.put_u64(*incarnation);
+            buf.put_u64(*view);
+        }
+        Chunk::Control {
+            msg,
+            part,
+            parts,
+            body,
+        } => {
+            buf.put_u8(CHUNK_CONTROL);
+            buf.put_u64(*msg);
+            buf.put_u16(*part);
+            buf.put_u16(*parts);
+            buf.put_u32(body.len() as u32);
+            buf.put_slice(body);
         }
         Chunk::Data(d) => {
             buf.put_u8(CHUNK_DATA);
@@ -376,15 +410,29 @@ pub fn decode(bytes: Bytes) -> Result<(Header, Vec<Chunk>), DecodeError> {
                 let len = r.u8()? as usize;
                 let name = r.string(len)?;
                 let cluster_size = r.u16()?;
-                let formed = match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(DecodeError::Invalid("hello flag")),
-                };
+                let incarnation = r.u64()?;
+                let view = r.u64()?;
                 Chunk::Hello {
                     name,
                     cluster_size,
-                    formed,
+                    incarnation,
+                    view,
+                }
+            }
+            CHUNK_CONTROL => {
+                let msg = r.u64()?;
+                let part = r.u16()?;
+                let parts = r.u16()?;
+                let len = r.u32()? as usize;
+                let body = r.take(len)?;
+                if parts == 0 || part >= parts {
+                    return Err(DecodeError::Invalid("control part number"));
+                }
+                Chunk::Control {
+                    msg,
+                    part,
+                    parts,
+                    body,
                 }
             }
             CHUNK_DATA => {
@@ -690,7 +738,14 @@ mod tests {
             Chunk::Hello {
                 name: "d1".into(),
                 cluster_size: 3,
-                formed: true,
+                incarnation: 77,
+                view: 4,
+            },
+            Chunk::Control {
+                msg: 3,
+                part: 1,
+                parts: 2,
+                body: Bytes::from_static(b"xyz"),
             },
             Chunk::Ack(Ack {
                 clock: 9,

@@ -138,6 +138,9 @@ pub struct Streams {
     acked: Vec<Vec<u64>>,
     /// Bytes of this daemon's own chunks that not every daemon has yet.
     own_unstable: usize,
+    /// Daemons that are leaving the view (a view change is under way without them): they are not
+    /// asked for missing chunks.
+    departed: Vec<bool>,
 }
 
 impl Streams {
@@ -151,6 +154,7 @@ impl Streams {
             streams: (0..n).map(|_| Stream::default()).collect(),
             acked: vec![vec![0; n]; n],
             own_unstable: 0,
+            departed: vec![false; n],
         }
     }
 
@@ -202,6 +206,30 @@ impl Streams {
     /// What this daemon has of each stream, for its acks.
     pub fn received_vector(&self) -> Vec<u64> {
         self.streams.iter().map(|s| s.contiguous).collect()
+    }
+
+    /// What this daemon has of `origin`'s stream: every chunk up to here.
+    pub fn contiguous(&self, origin: u16) -> u64 {
+        self.streams.get(origin as usize).map_or(0, |s| s.contiguous)
+    }
+
+    /// Makes sure `origin`'s stream is fetched up to `seq` (a view change agreed on it): missing
+    /// chunks are asked for at once.
+    pub fn expect(&mut self, origin: u16, seq: u64) {
+        let Some(s) = self.streams.get_mut(origin as usize) else {
+            return;
+        };
+        s.announced = s.announced.max(seq);
+        if s.contiguous < seq {
+            s.nack_at = Some(Time::ZERO);
+        }
+    }
+
+    /// Marks the daemons that are leaving: missing chunks are asked of the others only.
+    pub fn set_departed(&mut self, departed: Vec<bool>) {
+        if departed.len() == self.streams.len() {
+            self.departed = departed;
+        }
     }
 
     /// Records this daemon's own `clock` and `epoch` as heard (its own future items exceed them).
@@ -465,13 +493,21 @@ impl Streams {
             let first_missing = ranges[0].0;
             let tries = s.nack_tries;
             // Candidates: the origin, then every other daemon that has acknowledged the chunk.
-            let mut who = vec![o as u16];
+            let mut who = Vec::new();
+            if !self.departed[o] {
+                who.push(o as u16);
+            }
             who.extend(
                 (0..self.streams.len())
-                    .filter(|e| *e != o && *e != self.me as usize)
+                    .filter(|e| *e != o && *e != self.me as usize && !self.departed[*e])
                     .filter(|e| self.acked[*e][o] >= first_missing)
                     .map(|e| e as u16),
             );
+            if who.is_empty() {
+                // Nobody left to ask yet: try again later (a view change will decide).
+                self.streams[o].nack_at = Some(now + retry);
+                continue;
+            }
             let target = who[tries as usize % who.len()];
             out.push(NackRequest {
                 origin: o as u16,

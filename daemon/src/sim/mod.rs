@@ -1,11 +1,14 @@
 //! The deterministic simulator: many daemon cores in one process, on a simulated network and
 //! clock, driven by simulated clients, with every random choice drawn from one seed.
 //!
-//! Owns the simulated world: time, the network (delay, loss, duplication, reordering), client
-//! behaviour (joins, leaves, multicasts in every order to overlapping groups, disconnects), and the
-//! log of what every client did and saw, which the history checker ([`crate::check`]) then judges.
-//! A run has a chaos phase, then a calm phase with a clean network in which everything must settle
-//! (liveness). The same seed always gives the same run, byte for byte.
+//! Owns the simulated world: time, the network (delay, loss, duplication, reordering, partitions
+//! symmetric and one-way), daemon faults (crashes, restarts as a new incarnation, pauses longer
+//! than the failure timeout), client behaviour (joins, leaves, multicasts in every order to
+//! overlapping groups, disconnects), and the log of what every client did and saw, which the
+//! history checker ([`crate::check`]) then judges. A run has a chaos phase, then a calm phase with
+//! a clean, whole network and every paused daemon resumed, in which everything must settle
+//! (liveness: every live daemon ends in one view of exactly the live daemons). The same seed
+//! always gives the same run, byte for byte.
 //!
 //! It never touches a real socket or clock: addresses are labels, time is a number.
 
@@ -46,6 +49,13 @@ pub struct SimConfig {
     pub max_payload: usize,
     /// Simulated time allowed for everything to settle after the chaos phase.
     pub calm: Duration,
+    /// Chance that a client action is preceded by a fault (crash, restart, pause, partition,
+    /// heal).
+    pub fault_rate: f64,
+    /// The daemons' failure timeout (their heartbeat is a fifth of it).
+    pub failure_timeout: Duration,
+    /// Longest pause between two client actions, in µs.
+    pub max_gap_us: u64,
 }
 
 impl SimConfig {
@@ -66,6 +76,9 @@ impl SimConfig {
             max_datagram,
             max_payload: [64, 2000, 6000][r.below(3) as usize],
             calm: Duration::from_secs(5),
+            fault_rate: [0.0, 0.0, 0.01, 0.03, 0.06][r.below(5) as usize],
+            failure_timeout: Duration::from_millis([100, 200, 500][r.below(3) as usize]),
+            max_gap_us: [3_000, 10_000][r.below(2) as usize],
         }
     }
 }
@@ -87,6 +100,8 @@ pub struct Outcome {
     pub delivered: usize,
     /// Bytes still held in history buffers at the end (stable data must have been collected).
     pub held_bytes: usize,
+    /// The faults injected, with their times.
+    pub faults: Vec<String>,
 }
 
 impl Outcome {
@@ -101,6 +116,9 @@ impl Outcome {
         for v in self.violations.iter().take(30) {
             s.push_str(&format!("  {v}\n"));
         }
+        if !self.faults.is_empty() {
+            s.push_str(&format!("faults: {}\n", self.faults.join("; ")));
+        }
         s.push_str(&format!(
             "replay with: GCS_SIM_SEED={} cargo test -p gcsd --test sim replay -- --nocapture\n",
             self.seed
@@ -114,6 +132,12 @@ struct SimDaemon {
     addr: SocketAddr,
     /// Client requests waiting for the core to accept input (flow control), in arrival order.
     inbox: VecDeque<(ClientId, Request)>,
+    /// False once crashed (until restarted).
+    alive: bool,
+    /// Paused (SIGSTOP) until then: it handles nothing, datagrams wait for it.
+    paused_until: Option<Time>,
+    /// Lives so far.
+    incarnation: u64,
 }
 
 struct SimClient {
@@ -142,6 +166,10 @@ pub struct Sim {
     net_seq: u64,
     chaos: bool,
     delivered: usize,
+    /// Cut links: (from, to) daemon indices.
+    blocked: BTreeSet<(usize, usize)>,
+    /// Faults injected, for the report.
+    faults: Vec<String>,
 }
 
 fn addr(i: usize) -> SocketAddr {
@@ -163,21 +191,13 @@ impl Sim {
     pub fn with_config(seed: u64, cfg: SimConfig) -> Sim {
         let now = Time(1_000_000);
         let daemons = (0..cfg.daemons)
-            .map(|i| {
-                let peers = (0..cfg.daemons).filter(|j| *j != i).map(addr).collect();
-                let core_cfg = CoreConfig {
-                    listen: addr(i),
-                    peers,
-                    max_datagram: cfg.max_datagram,
-                    max_message_size: cfg.max_payload.max(64) + 64,
-                    send_window: 256 * 1024,
-                    ..CoreConfig::single(&format!("d{i}"))
-                };
-                SimDaemon {
-                    core: Core::new(core_cfg, now),
-                    addr: addr(i),
-                    inbox: VecDeque::new(),
-                }
+            .map(|i| SimDaemon {
+                core: Core::new(core_config(&cfg, i, 1), now),
+                addr: addr(i),
+                inbox: VecDeque::new(),
+                alive: true,
+                paused_until: None,
+                incarnation: 1,
             })
             .collect();
         let mut sim = Sim {
@@ -191,6 +211,8 @@ impl Sim {
             net_seq: 0,
             chaos: true,
             delivered: 0,
+            blocked: BTreeSet::new(),
+            faults: Vec::new(),
             cfg,
         };
         for d in 0..sim.cfg.daemons {
@@ -207,13 +229,29 @@ impl Sim {
     /// Runs the chaos phase, then the calm phase, then checks the history.
     pub fn run(mut self) -> Outcome {
         for _ in 0..self.cfg.actions {
-            let pause = self.rng.range(0, 3_000);
+            let pause = self.rng.range(0, self.cfg.max_gap_us);
             self.run_until(self.now + Duration::from_micros(pause));
+            if self.rng.chance(self.cfg.fault_rate) {
+                self.fault();
+            }
             self.act();
         }
         self.chaos = false;
+        self.blocked.clear();
+        for d in 0..self.daemons.len() {
+            if self.daemons[d].paused_until.is_some() {
+                self.daemons[d].paused_until = Some(self.now);
+            }
+        }
         let end = self.now + self.cfg.calm;
         self.run_until(end);
+        let mut violations = Vec::new();
+        if let Some(why) = self.views_disagree() {
+            violations.push(check::Violation {
+                guarantee: "8 daemon view liveness",
+                detail: why,
+            });
+        }
         let history = History {
             processes: self
                 .clients
@@ -225,7 +263,7 @@ impl Sim {
                 .collect(),
             complete: true,
         };
-        let violations = check::check(&history);
+        violations.extend(check::check(&history));
         let sent = self.clients.iter().map(|c| c.sent as usize).sum();
         Outcome {
             seed: self.seed,
@@ -233,9 +271,123 @@ impl Sim {
             violations,
             sent,
             delivered: self.delivered,
-            held_bytes: self.daemons.iter().map(|d| d.core.held_bytes()).sum(),
+            held_bytes: self
+                .daemons
+                .iter()
+                .filter(|d| d.alive)
+                .map(|d| d.core.held_bytes())
+                .sum(),
+            faults: self.faults.clone(),
             history,
         }
+    }
+
+    /// After the calm phase: every live daemon must be in one view of exactly the live daemons.
+    fn views_disagree(&self) -> Option<String> {
+        let live: Vec<String> = self
+            .daemons
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.alive)
+            .map(|(i, _)| format!("d{i}"))
+            .collect();
+        let views: Vec<(String, gcs::DaemonView)> = self
+            .daemons
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.alive)
+            .map(|(i, d)| (format!("d{i}"), d.core.daemon_view()))
+            .collect();
+        let first = &views.first()?.1;
+        let mut sorted_first = first.members.clone();
+        sorted_first.sort();
+        if views.iter().any(|(_, v)| v != first) || sorted_first != live {
+            return Some(format!(
+                "after the calm phase the live daemons {live:?} are in views {views:?}"
+            ));
+        }
+        None
+    }
+
+    /// One random fault.
+    fn fault(&mut self) {
+        let n = self.daemons.len();
+        if n < 2 {
+            return;
+        }
+        let d = self.rng.below(n as u64) as usize;
+        let live = self.daemons.iter().filter(|d| d.alive).count();
+        let what = match self.rng.below(6) {
+            0 if self.daemons[d].alive && live > 1 => {
+                self.crash(d);
+                format!("crash d{d}")
+            }
+            1 if !self.daemons[d].alive => {
+                self.restart(d);
+                format!("restart d{d}")
+            }
+            2 if self.daemons[d].alive && self.daemons[d].paused_until.is_none() => {
+                let ms = self.cfg.failure_timeout.as_millis() as u64;
+                let pause = Duration::from_millis(self.rng.range(ms / 2, ms * 3));
+                self.daemons[d].paused_until = Some(self.now + pause);
+                format!("pause d{d} for {pause:?}")
+            }
+            3 => {
+                let side: Vec<usize> = (0..n).filter(|_| self.rng.below(2) == 0).collect();
+                for a in 0..n {
+                    for b in 0..n {
+                        if side.contains(&a) != side.contains(&b) {
+                            self.blocked.insert((a, b));
+                        }
+                    }
+                }
+                format!("partition {side:?} from the rest")
+            }
+            4 => {
+                let b = self.rng.below(n as u64) as usize;
+                if b == d {
+                    return;
+                }
+                self.blocked.insert((d, b));
+                format!("cut d{d} -> d{b} one way")
+            }
+            5 => {
+                self.blocked.clear();
+                "heal".to_string()
+            }
+            _ => return,
+        };
+        self.faults.push(format!("{} {what}", self.now));
+    }
+
+    fn crash(&mut self, d: usize) {
+        self.daemons[d].alive = false;
+        self.daemons[d].paused_until = None;
+        self.daemons[d].inbox.clear();
+        for c in 0..self.clients.len() {
+            if self.clients[c].daemon == d && self.clients[c].connected {
+                self.clients[c].connected = false;
+                self.clients[c].log.push(Event::Disconnect);
+            }
+        }
+    }
+
+    fn restart(&mut self, d: usize) {
+        let incarnation = self.daemons[d].incarnation + 1;
+        self.daemons[d].incarnation = incarnation;
+        self.daemons[d].core = Core::new(core_config(&self.cfg, d, incarnation), self.now);
+        // Client ids start again in the new life.
+        self.by_id.retain(|(daemon, _), _| *daemon != d);
+        self.daemons[d].alive = true;
+        self.drain(d);
+    }
+
+    /// A random live daemon.
+    fn live_daemon(&mut self) -> usize {
+        let live: Vec<usize> = (0..self.daemons.len())
+            .filter(|d| self.daemons[*d].alive)
+            .collect();
+        live[self.rng.below(live.len() as u64) as usize]
     }
 
     /// One random client action.
@@ -244,7 +396,7 @@ impl Sim {
             .filter(|c| self.clients[*c].connected)
             .collect();
         if live.is_empty() {
-            let d = self.rng.below(self.cfg.daemons as u64) as usize;
+            let d = self.live_daemon();
             self.connect(d);
             return;
         }
@@ -260,7 +412,7 @@ impl Sim {
             }
             15..=16 => {
                 self.disconnect(c);
-                let d = self.rng.below(self.cfg.daemons as u64) as usize;
+                let d = self.live_daemon();
                 self.connect(d);
             }
             _ => {
@@ -370,6 +522,9 @@ impl Sim {
 
     /// Hands waiting client requests to daemon `d` while it accepts input.
     fn feed(&mut self, d: usize) {
+        if !self.daemons[d].alive || self.daemons[d].paused_until.is_some() {
+            return;
+        }
         while self.daemons[d].core.accepts_client_input() {
             let Some((id, req)) = self.daemons[d].inbox.pop_front() else {
                 break;
@@ -425,6 +580,10 @@ impl Sim {
         let Some(target) = self.daemons.iter().position(|d| d.addr == to) else {
             return;
         };
+        let source = self.daemons.iter().position(|d| d.addr == from);
+        if source.is_some_and(|s| self.blocked.contains(&(s, target))) {
+            return;
+        }
         let copies = if self.chaos {
             if self.rng.chance(self.cfg.loss) {
                 0
@@ -456,6 +615,7 @@ impl Sim {
         loop {
             if self.now == last {
                 same_instant += 1;
+
                 assert!(
                     same_instant < 1_000_000,
                     "seed {}: the cluster makes no progress at {} (a timer that never moves?): {:?}",
@@ -470,12 +630,26 @@ impl Sim {
                 same_instant = 0;
                 last = self.now;
             }
+            for d in 0..self.daemons.len() {
+                if self.daemons[d].paused_until.is_some_and(|t| t <= self.now) {
+                    self.daemons[d].paused_until = None;
+                    self.faults.push(format!("{} resume d{d}", self.now));
+                    self.daemons[d].core.handle_timeout(self.now);
+                    self.drain(d);
+                    self.feed(d);
+                }
+            }
             let next_net = self.net.peek().map(|Reverse((t, ..))| *t);
             let next_timer = self
                 .daemons
                 .iter()
                 .enumerate()
-                .filter_map(|(i, d)| d.core.poll_timeout().map(|t| (t, i)))
+                .filter(|(_, d)| d.alive)
+                .filter_map(|(i, d)| match d.paused_until {
+                    // A paused daemon wakes at the end of its pause.
+                    Some(until) => Some((until, i)),
+                    None => d.core.poll_timeout().map(|t| (t, i)),
+                })
                 .min();
             let next = match (next_net, next_timer) {
                 (Some(a), Some((b, _))) => a.min(b),
@@ -492,17 +666,45 @@ impl Sim {
             }
             self.now = self.now.max(next);
             if next_net == Some(next) {
-                if let Some(Reverse((_, _, to, from, bytes))) = self.net.pop() {
+                if let Some(Reverse((at, seq, to, from, bytes))) = self.net.pop() {
+                    if !self.daemons[to].alive {
+                        continue;
+                    }
+                    if let Some(until) = self.daemons[to].paused_until {
+                        // Waits in the socket buffer until the daemon runs again.
+                        self.net.push(Reverse((until.max(at), seq, to, from, bytes)));
+                        continue;
+                    }
                     self.daemons[to].core.handle_datagram(self.now, from, bytes);
                     self.drain(to);
                     self.feed(to);
                 }
             } else if let Some((_, d)) = next_timer {
+                if self.daemons[d].paused_until.is_some() {
+                    continue; // resumed at the top of the loop
+                }
                 self.daemons[d].core.handle_timeout(self.now);
                 self.drain(d);
                 self.feed(d);
             }
         }
+    }
+}
+
+/// The configuration of daemon `i` in its `incarnation`th life.
+fn core_config(cfg: &SimConfig, i: usize, incarnation: u64) -> CoreConfig {
+    let peers = (0..cfg.daemons).filter(|j| *j != i).map(addr).collect();
+    CoreConfig {
+        listen: addr(i),
+        peers,
+        max_datagram: cfg.max_datagram,
+        max_message_size: cfg.max_payload.max(64) + 64,
+        send_window: 256 * 1024,
+        failure_timeout: cfg.failure_timeout,
+        heartbeat: cfg.failure_timeout / 5,
+        hello: cfg.failure_timeout / 5,
+        incarnation,
+        ..CoreConfig::single(&format!("d{i}"))
     }
 }
 

@@ -1,0 +1,1004 @@
+//! The view change with flush: how the daemons agree on a new daemon view, finish the old one
+//! identically, and install the new one.
+//!
+//! Owns the membership messages (their encoding into control chunks and reassembly), the
+//! decision to start a change, both roles of the protocol (coordinator and member), and the
+//! installation of a view: the flush of the old view's items, transitional group views, the
+//! group table rebuilt from every daemon's announced local members, and fresh streams. It never
+//! reads a clock or touches a socket; `notes/membership.md` explains the protocol.
+//!
+//! A change runs in rounds, all driven by the coordinator (the proposer):
+//! 1. `Propose`: the members of the new view. A member that accepts stops delivering.
+//! 2. `State`: each member's old view and how much of each old stream it holds.
+//! 3. `Commit`: per old view, the cut every survivor of it fetches up to (the most any survivor
+//!    holds of each stream), and what bounds the flush.
+//! 4. `Ready`: the member has everything up to its cut, and announces its local group members.
+//! 5. `Install`: the new view; every member delivers the flush and installs it.
+//!
+//! Nothing is delivered before `Install`, so a change that fails midway (a member or the
+//! coordinator dies, a newer proposal arrives) leaves nothing to undo: the next attempt starts
+//! from the same old view.
+
+use super::membership::{DaemonId, FormedView};
+use super::order::FlushPlan;
+use super::packet::{Chunk, Item, CONTROL_CHUNK_OVERHEAD};
+use super::reliable::Streams;
+use super::{Cluster, Core, Orderer, Time, ViewId};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+/// The largest membership message accepted, in bytes. Member announcements are its bulk: about
+/// the length of a group name plus a private name per (group, member) pair.
+pub const MAX_CONTROL_BYTES: usize = 64 * 1024 * 1024;
+
+/// Identifies one attempt at a view change; a later attempt replaces an earlier one.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Attempt {
+    /// Grows with every attempt anyone makes.
+    pub round: u64,
+    /// Who runs it.
+    pub coordinator: SocketAddr,
+}
+
+/// A membership message.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub enum Control {
+    /// From the coordinator: "let us form a view of these daemons".
+    Propose {
+        /// The attempt.
+        attempt: Attempt,
+        /// The proposed members, sorted.
+        members: Vec<DaemonId>,
+    },
+    /// To the coordinator: where this member stands in its old view.
+    State {
+        /// The attempt.
+        attempt: Attempt,
+        /// The member's state.
+        state: FlushState,
+    },
+    /// From the coordinator: what each old view's survivors deliver before the new view.
+    Commit {
+        /// The attempt.
+        attempt: Attempt,
+        /// One per old view among the members.
+        cuts: Vec<Cut>,
+    },
+    /// To the coordinator: the member holds its cut.
+    Ready {
+        /// The attempt.
+        attempt: Attempt,
+        /// What it announces.
+        ready: ReadyState,
+    },
+    /// From the coordinator: the new view.
+    Install {
+        /// The attempt.
+        attempt: Attempt,
+        /// The view.
+        install: Install,
+    },
+    /// "This daemon is stopping": remove it now rather than after the failure timeout.
+    Bye {
+        /// The life that ends.
+        incarnation: u64,
+    },
+}
+
+/// A member's place in its old view.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct FlushState {
+    /// Who.
+    pub who: DaemonId,
+    /// Its view id (0 if it has none yet).
+    pub view: u64,
+    /// How much of each stream of the old view it holds.
+    pub contiguous: Vec<u64>,
+    /// Per stream: the timestamp below which it holds every item of the stream.
+    pub heard: Vec<u64>,
+    /// The place in the total order of the last item it delivered.
+    pub delivered: (u64, u16),
+}
+
+/// What the survivors of one old view agree to deliver.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// The old view.
+    pub view: u64,
+    /// Per stream: deliver up to here.
+    pub cut: Vec<u64>,
+    /// Per stream: the largest `heard` of any survivor.
+    pub heard: Vec<u64>,
+    /// The furthest any survivor delivered in the total order.
+    pub delivered: (u64, u16),
+}
+
+/// A member that holds its cut.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ReadyState {
+    /// Who.
+    pub who: DaemonId,
+    /// Its Lamport clock.
+    pub clock: u64,
+    /// At most how many group views its flush makes.
+    pub views: u64,
+    /// Its local group members as they will be after the flush: (group, member).
+    pub local: Vec<(String, String)>,
+}
+
+/// The new view.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Install {
+    /// Its id.
+    pub view: u64,
+    /// Its members, sorted.
+    pub members: Vec<DaemonId>,
+    /// Views made while installing are numbered from this timestamp on.
+    pub ts: u64,
+    /// The new view's clocks start here (beyond every view made while installing).
+    pub clock: u64,
+    /// Every member's local group members: (group, member).
+    pub local: Vec<(String, String)>,
+}
+
+/// Where this daemon is in a view change.
+#[derive(Debug)]
+pub(super) struct Change {
+    attempt: Attempt,
+    members: Vec<DaemonId>,
+    /// When this daemon joined the attempt.
+    since: Time,
+    resend_at: Time,
+    step: Step,
+    /// The coordinator's side, if this daemon runs the attempt.
+    lead: Option<Lead>,
+}
+
+#[derive(Debug)]
+enum Step {
+    /// State sent; waiting for the commit.
+    Stated(FlushState),
+    /// Fetching up to the cut (`None`: no old view to flush).
+    Fetching(Option<Cut>),
+    /// Ready sent; waiting for the install.
+    Ready(Option<Cut>, ReadyState),
+}
+
+#[derive(Debug, Default)]
+struct Lead {
+    states: BTreeMap<SocketAddr, FlushState>,
+    cuts: Option<Vec<Cut>>,
+    readies: BTreeMap<SocketAddr, ReadyState>,
+}
+
+/// Reassembles control messages from their parts, one message per sender at a time.
+#[derive(Debug, Default)]
+pub(super) struct ControlIn {
+    partial: BTreeMap<SocketAddr, Assembly>,
+}
+
+#[derive(Debug)]
+struct Assembly {
+    msg: u64,
+    parts: Vec<Option<Bytes>>,
+    bytes: usize,
+}
+
+impl ControlIn {
+    /// Takes in one part; returns the message once it is complete and decodes.
+    pub(super) fn receive(
+        &mut self,
+        from: SocketAddr,
+        msg: u64,
+        part: u16,
+        parts: u16,
+        body: Bytes,
+    ) -> Result<Option<Control>, String> {
+        if parts == 1 {
+            return decode(&body).map(Some);
+        }
+        let a = self.partial.entry(from).or_insert_with(|| Assembly {
+            msg,
+            parts: vec![None; parts as usize],
+            bytes: 0,
+        });
+        if a.msg != msg || a.parts.len() != parts as usize {
+            if msg < a.msg {
+                return Ok(None); // a late part of an older message
+            }
+            *a = Assembly {
+                msg,
+                parts: vec![None; parts as usize],
+                bytes: 0,
+            };
+        }
+        let Some(slot) = a.parts.get_mut(part as usize) else {
+            return Err("a part number beyond the message".into());
+        };
+        if slot.is_none() {
+            a.bytes += body.len();
+            if a.bytes > MAX_CONTROL_BYTES {
+                self.partial.remove(&from);
+                return Err(format!(
+                    "a membership message larger than {MAX_CONTROL_BYTES} bytes"
+                ));
+            }
+            *slot = Some(body);
+        }
+        if a.parts.iter().any(Option::is_none) {
+            return Ok(None);
+        }
+        let Some(a) = self.partial.remove(&from) else {
+            return Ok(None);
+        };
+        let mut whole = Vec::with_capacity(a.bytes);
+        for p in a.parts.into_iter().flatten() {
+            whole.extend_from_slice(&p);
+        }
+        decode(&whole).map(Some)
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<Control, String> {
+    rmp_serde::from_slice(bytes).map_err(|e| format!("an undecodable membership message: {e}"))
+}
+
+/// Splits `control` into chunks of at most `max_body` bytes each.
+pub(super) fn encode(control: &Control, msg: u64, max_body: usize) -> Vec<Chunk> {
+    let Ok(bytes) = rmp_serde::to_vec(control) else {
+        return Vec::new();
+    };
+    let bytes = Bytes::from(bytes);
+    let size = max_body.max(1);
+    let parts = bytes.len().div_ceil(size).max(1);
+    if parts > u16::MAX as usize {
+        tracing::error!("a membership message is too large to send; dropped");
+        return Vec::new();
+    }
+    (0..parts)
+        .map(|i| Chunk::Control {
+            msg,
+            part: i as u16,
+            parts: parts as u16,
+            body: bytes.slice(i * size..((i + 1) * size).min(bytes.len())),
+        })
+        .collect()
+}
+
+/// The daemon a private name belongs to.
+fn daemon_of(member: &str) -> &str {
+    member
+        .rsplit_once(gcs::names::PRIVATE_NAME_SEPARATOR)
+        .map_or("", |(_, d)| d)
+}
+
+/// Numbers the group views made while a view is installed, beyond every earlier id.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ViewIds {
+    next: u64,
+    step: u64,
+}
+
+impl ViewIds {
+    fn take(&mut self) -> ViewId {
+        let id = self.next;
+        self.next = self.next.saturating_add(self.step);
+        ViewId(id)
+    }
+}
+
+impl Core {
+    /// This daemon's identity.
+    fn my_id(&self) -> DaemonId {
+        self.membership.me().clone()
+    }
+
+    /// The id of the group view made by a group operation at (`ts`, daemon at `addr`): ids follow
+    /// the total order, and differ between daemons (the daemon's rank is the id modulo the
+    /// cluster size), so views made in two partitions at once never share an id.
+    pub(super) fn op_view_id(&mut self, ts: u64, origin: u16) -> ViewId {
+        if let Some(ids) = self.install_ids.as_mut() {
+            return ids.take();
+        }
+        let k = self.membership.cluster_size() as u64;
+        let rank = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.view.addrs.get(origin as usize))
+            .map_or(0, |a| self.membership.rank(*a));
+        ViewId(ts.saturating_mul(k).saturating_add(rank))
+    }
+
+    /// Queues `control` for `to` (handled at once if `to` is this daemon).
+    fn send_control(&mut self, to: SocketAddr, control: Control) {
+        if to == self.config.listen {
+            self.on_control(to, control);
+            return;
+        }
+        self.control_seq += 1;
+        let max_body = self
+            .config
+            .max_datagram
+            .saturating_sub(super::cluster::header_len(self.config.cluster.len()))
+            .saturating_sub(CONTROL_CHUNK_OVERHEAD);
+        let chunks = encode(&control, self.control_seq, max_body);
+        self.unicast.entry(to).or_default().extend(chunks);
+    }
+
+    /// Tells the view this daemon is stopping.
+    pub(super) fn say_goodbye(&mut self) {
+        let Some(c) = &self.cluster else {
+            return;
+        };
+        let incarnation = self.config.incarnation;
+        for peer in c.view.peers() {
+            self.send_control(peer, Control::Bye { incarnation });
+        }
+    }
+
+    /// A complete control message from `from`.
+    pub(super) fn on_control(&mut self, from: SocketAddr, control: Control) {
+        match control {
+            Control::Bye { incarnation } => {
+                tracing::info!(peer = %from, "a daemon said it is stopping");
+                self.departed.insert(from, incarnation);
+                self.suspected.insert(from);
+            }
+            Control::Propose { attempt, members } => self.on_propose(from, attempt, members),
+            Control::State { attempt, state } => self.on_state(from, attempt, state),
+            Control::Commit { attempt, cuts } => self.on_commit(attempt, cuts),
+            Control::Ready { attempt, ready } => self.on_ready(from, attempt, ready),
+            Control::Install { attempt, install } => self.on_install(attempt, install),
+        }
+    }
+
+    // ---- deciding to change ----
+
+    /// The daemons this one would have in its view: the members it still hears (same
+    /// incarnation, not stopped), and every configured daemon outside the view whose hello it
+    /// heard within the failure timeout. Sorted by address.
+    fn desired_members(&self) -> Vec<DaemonId> {
+        let me = self.my_id();
+        let mut out = vec![me.clone()];
+        let recent = Time(
+            self.now
+                .as_micros()
+                .saturating_sub(self.config.failure_timeout.as_micros() as u64),
+        );
+        let gone = |id: &DaemonId| self.departed.get(&id.addr) == Some(&id.incarnation);
+        if let Some(c) = &self.cluster {
+            for id in &c.view.ids {
+                if *id == me || self.suspected.contains(&id.addr) || gone(id) {
+                    continue;
+                }
+                if let Some(h) = self.membership.hello(id.addr) {
+                    // Restarted: the old life is gone (the new one is an outsider below).
+                    if h.incarnation != id.incarnation {
+                        continue;
+                    }
+                }
+                out.push(id.clone());
+            }
+        }
+        for (addr, h) in self.membership.heard_since(recent) {
+            let id = DaemonId {
+                addr,
+                name: h.name.clone(),
+                incarnation: h.incarnation,
+            };
+            if gone(&id) || out.iter().any(|d| d.addr == addr) {
+                continue;
+            }
+            out.push(id);
+        }
+        out.sort();
+        out
+    }
+
+    /// True if a member of the view is known to have left it: its recent hello names another view.
+    fn member_moved_on(&self) -> bool {
+        let Some(c) = &self.cluster else {
+            return false;
+        };
+        c.view.ids.iter().any(|id| {
+            self.membership.hello(id.addr).is_some_and(|h| {
+                h.incarnation == id.incarnation
+                    && h.view != c.view.view.view_id
+                    && h.at > self.installed_at
+            })
+        })
+    }
+
+    /// Starts a view change if the membership should change and this daemon should run it.
+    pub(super) fn consider_change(&mut self) {
+        if self.change.is_some() {
+            return self.drive_change();
+        }
+        let desired = self.desired_members();
+        let current = self.cluster.as_ref().map(|c| c.view.ids.clone());
+        if current.is_none() {
+            // Starting: look for the others for a while before forming a view without them.
+            let all_heard = desired.len() == self.membership.cluster_size();
+            let waited = self.now.saturating_since(self.started) >= self.config.failure_timeout;
+            if !all_heard && !waited {
+                return;
+            }
+        }
+        if current.as_ref() == Some(&desired) && !self.member_moved_on() {
+            self.wish_since = None;
+            return;
+        }
+        let since = *self.wish_since.get_or_insert(self.now);
+        let leader = desired.first().is_some_and(|d| d.addr == self.config.listen);
+        // The lowest member runs the change; if it does not within the failure timeout (it may
+        // not see what this daemon sees), this daemon runs it.
+        if leader || self.now.saturating_since(since) >= self.config.failure_timeout {
+            self.propose(desired);
+        }
+    }
+
+    /// When [`Core::consider_change`] has something to do next.
+    pub(super) fn next_change_deadline(&self) -> Option<Time> {
+        match &self.change {
+            Some(ch) => Some(ch.resend_at),
+            None => self
+                .wish_since
+                .map(|t| t + self.config.failure_timeout)
+                .or_else(|| {
+                    self.cluster
+                        .is_none()
+                        .then_some(self.started + self.config.failure_timeout)
+                }),
+        }
+    }
+
+    fn resend_interval(&self) -> std::time::Duration {
+        (self.config.retransmit * 4).max(std::time::Duration::from_millis(1))
+    }
+
+    fn propose(&mut self, members: Vec<DaemonId>) {
+        self.round += 1;
+        let attempt = Attempt {
+            round: self.round,
+            coordinator: self.config.listen,
+        };
+        tracing::info!(
+            members = ?members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            round = attempt.round,
+            "proposing a new daemon view"
+        );
+        self.wish_since = None;
+        for m in members.clone() {
+            self.send_control(
+                m.addr,
+                Control::Propose {
+                    attempt: attempt.clone(),
+                    members: members.clone(),
+                },
+            );
+        }
+        if let Some(ch) = self.change.as_mut() {
+            if ch.attempt == attempt {
+                ch.lead.get_or_insert_with(Lead::default);
+            }
+        }
+    }
+
+    /// Timeouts and resends of the change under way.
+    fn drive_change(&mut self) {
+        let Some(ch) = self.change.as_ref() else {
+            return;
+        };
+        if self.now < ch.resend_at {
+            return;
+        }
+        let waited = self.now.saturating_since(ch.since);
+        let coordinator = ch.attempt.coordinator;
+        let leading = ch.lead.is_some();
+        if leading && waited >= self.config.failure_timeout {
+            // Someone did not answer: go on without the silent.
+            let answered: Vec<DaemonId> = {
+                let lead = ch.lead.as_ref();
+                ch.members
+                    .iter()
+                    .filter(|m| {
+                        lead.is_some_and(|l| {
+                            if l.cuts.is_some() {
+                                l.readies.contains_key(&m.addr)
+                            } else {
+                                l.states.contains_key(&m.addr)
+                            }
+                        })
+                    })
+                    .cloned()
+                    .collect()
+            };
+            for m in &ch.members {
+                if !answered.contains(m) {
+                    tracing::warn!(peer = %m.addr, name = %m.name, "a daemon did not answer a view change; going on without it");
+                    self.suspected.insert(m.addr);
+                }
+            }
+            let mut members = answered;
+            if !members.iter().any(|m| m.addr == self.config.listen) {
+                members.push(self.my_id());
+                members.sort();
+            }
+            return self.propose(members);
+        }
+        if !leading && waited >= self.config.failure_timeout * 2 {
+            tracing::warn!(coordinator = %coordinator, "a view change did not finish; starting another");
+            if self.now.saturating_since(self.last_heard_of(coordinator)) > self.config.failure_timeout {
+                self.suspected.insert(coordinator);
+            }
+            let desired = self.desired_members();
+            return self.propose(desired);
+        }
+        // Resend whatever the other side may have lost.
+        let ch = self.change.as_mut().map(|ch| {
+            ch.resend_at = self.now + (self.config.retransmit * 4);
+            (ch.attempt.clone(), ch.members.clone(), &ch.step, ch.lead.as_ref())
+        });
+        let Some((attempt, members, step, lead)) = ch else {
+            return;
+        };
+        let mut out: Vec<(SocketAddr, Control)> = Vec::new();
+        match step {
+            Step::Stated(state) => out.push((
+                coordinator,
+                Control::State {
+                    attempt: attempt.clone(),
+                    state: state.clone(),
+                },
+            )),
+            Step::Ready(_, ready) => out.push((
+                coordinator,
+                Control::Ready {
+                    attempt: attempt.clone(),
+                    ready: ready.clone(),
+                },
+            )),
+            Step::Fetching(_) => {}
+        }
+        if let Some(lead) = lead {
+            for m in &members {
+                match &lead.cuts {
+                    None if !lead.states.contains_key(&m.addr) => out.push((
+                        m.addr,
+                        Control::Propose {
+                            attempt: attempt.clone(),
+                            members: members.clone(),
+                        },
+                    )),
+                    Some(cuts) if !lead.readies.contains_key(&m.addr) => out.push((
+                        m.addr,
+                        Control::Commit {
+                            attempt: attempt.clone(),
+                            cuts: cuts.clone(),
+                        },
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        for (to, c) in out {
+            if to != self.config.listen {
+                self.send_control(to, c);
+            }
+        }
+    }
+
+    fn last_heard_of(&self, addr: SocketAddr) -> Time {
+        self.last_heard.get(&addr).copied().unwrap_or(self.started)
+    }
+
+    // ---- the member's side ----
+
+    fn on_propose(&mut self, from: SocketAddr, attempt: Attempt, members: Vec<DaemonId>) {
+        if attempt.coordinator != from {
+            return;
+        }
+        self.round = self.round.max(attempt.round);
+        let me = self.my_id();
+        if !members.contains(&me) {
+            return;
+        }
+        if let Some(ch) = &self.change {
+            if attempt <= ch.attempt {
+                return;
+            }
+        }
+        let (view, contiguous, heard, delivered) = match self.cluster.as_mut() {
+            Some(c) => {
+                c.orderer.freeze();
+                let n = c.view.len() as u16;
+                let me = c.view.me;
+                let clock = c.orderer.clock();
+                (
+                    c.view.view.view_id,
+                    (0..n).map(|o| c.streams.contiguous(o)).collect(),
+                    (0..n)
+                        .map(|o| if o == me { clock } else { c.streams.heard_ts(o) })
+                        .collect(),
+                    c.orderer.delivered_position(),
+                )
+            }
+            None => (0, Vec::new(), Vec::new(), (0, 0)),
+        };
+        let state = FlushState {
+            who: me,
+            view,
+            contiguous,
+            heard,
+            delivered,
+        };
+        let lead = (from == self.config.listen).then(Lead::default);
+        self.change = Some(Change {
+            attempt: attempt.clone(),
+            members,
+            since: self.now,
+            resend_at: self.now + self.resend_interval(),
+            step: Step::Stated(state.clone()),
+            lead,
+        });
+        self.wish_since = None;
+        self.send_control(from, Control::State { attempt, state });
+    }
+
+    fn on_commit(&mut self, attempt: Attempt, cuts: Vec<Cut>) {
+        let Some(ch) = self.change.as_mut() else {
+            return;
+        };
+        if ch.attempt != attempt || !matches!(ch.step, Step::Stated(_)) {
+            return;
+        }
+        let mine = self
+            .cluster
+            .as_ref()
+            .and_then(|c| cuts.iter().find(|cut| cut.view == c.view.view.view_id))
+            .cloned();
+        if let (Some(c), Some(cut)) = (self.cluster.as_mut(), &mine) {
+            let departed: Vec<bool> = c.view.ids.iter().map(|id| !ch.members.contains(id)).collect();
+            c.streams.set_departed(departed);
+            for (o, seq) in cut.cut.iter().enumerate() {
+                c.streams.expect(o as u16, *seq);
+            }
+        }
+        ch.step = Step::Fetching(mine);
+        self.check_fetched();
+    }
+
+    /// Sends `Ready` once everything up to the cut has arrived.
+    pub(super) fn check_fetched(&mut self) {
+        let Some(ch) = self.change.as_ref() else {
+            return;
+        };
+        let Step::Fetching(cut) = &ch.step else {
+            return;
+        };
+        let cut = cut.clone();
+        let (clock, views) = match (&self.cluster, &cut) {
+            (Some(c), Some(cut)) => {
+                let have_all = cut
+                    .cut
+                    .iter()
+                    .enumerate()
+                    .all(|(o, seq)| c.streams.contiguous(o as u16) >= *seq);
+                if !have_all {
+                    return;
+                }
+                let groups = self.groups.names().len() as u64;
+                (
+                    c.orderer.clock(),
+                    2 * groups + c.orderer.pending_ops(&cut.cut) as u64,
+                )
+            }
+            (Some(c), None) => (c.orderer.clock(), 2 * self.groups.names().len() as u64),
+            (None, _) => (0, 0),
+        };
+        let ready = ReadyState {
+            who: self.my_id(),
+            clock,
+            views,
+            local: self.local_projection(),
+        };
+        let Some(ch) = self.change.as_mut() else {
+            return;
+        };
+        ch.step = Step::Ready(cut, ready.clone());
+        let to = ch.attempt.coordinator;
+        let attempt = ch.attempt.clone();
+        self.send_control(to, Control::Ready { attempt, ready });
+    }
+
+    /// This daemon's group members as they will be once its own pending joins and leaves are
+    /// delivered (a flush delivers every one of them).
+    fn local_projection(&self) -> Vec<(String, String)> {
+        let me = self.config.daemon_name.as_str();
+        let mut set: BTreeSet<(String, String)> = self
+            .groups
+            .memberships(|m| daemon_of(m) == me)
+            .into_iter()
+            .collect();
+        if let Some(c) = &self.cluster {
+            for op in c.orderer.own_pending_ops() {
+                match op {
+                    Item::Join { group, member } => {
+                        set.insert((group, member));
+                    }
+                    Item::Leave { group, member, .. } => {
+                        set.remove(&(group, member));
+                    }
+                    Item::Multicast { .. } => {}
+                }
+            }
+        }
+        set.into_iter().collect()
+    }
+
+    fn on_install(&mut self, attempt: Attempt, install: Install) {
+        let Some(ch) = self.change.as_ref() else {
+            return;
+        };
+        if ch.attempt != attempt {
+            return;
+        }
+        let Step::Ready(cut, _) = &ch.step else {
+            return;
+        };
+        let cut = cut.clone();
+        self.change = None;
+        self.install(attempt.coordinator, install, cut);
+    }
+
+    // ---- the coordinator's side ----
+
+    fn on_state(&mut self, from: SocketAddr, attempt: Attempt, state: FlushState) {
+        let Some(ch) = self.change.as_mut() else {
+            return;
+        };
+        if ch.attempt != attempt || state.who.addr != from || !ch.members.contains(&state.who) {
+            return;
+        }
+        let members = ch.members.clone();
+        let Some(lead) = ch.lead.as_mut() else {
+            return;
+        };
+        if let Some(cuts) = &lead.cuts {
+            // It lost the commit.
+            let cuts = cuts.clone();
+            return self.send_control(from, Control::Commit { attempt, cuts });
+        }
+        lead.states.insert(from, state);
+        if lead.states.len() < members.len() {
+            return;
+        }
+        let mut by_view: BTreeMap<u64, Vec<&FlushState>> = BTreeMap::new();
+        for s in lead.states.values() {
+            if s.view != 0 {
+                by_view.entry(s.view).or_default().push(s);
+            }
+        }
+        let cuts: Vec<Cut> = by_view
+            .into_iter()
+            .map(|(view, states)| {
+                let n = states.iter().map(|s| s.contiguous.len()).max().unwrap_or(0);
+                let max_at = |f: &dyn Fn(&FlushState) -> &Vec<u64>, i: usize| {
+                    states
+                        .iter()
+                        .filter_map(|s| f(s).get(i).copied())
+                        .max()
+                        .unwrap_or(0)
+                };
+                Cut {
+                    view,
+                    cut: (0..n).map(|i| max_at(&|s| &s.contiguous, i)).collect(),
+                    heard: (0..n).map(|i| max_at(&|s| &s.heard, i)).collect(),
+                    delivered: states.iter().map(|s| s.delivered).max().unwrap_or((0, 0)),
+                }
+            })
+            .collect();
+        lead.cuts = Some(cuts.clone());
+        for m in members {
+            self.send_control(
+                m.addr,
+                Control::Commit {
+                    attempt: attempt.clone(),
+                    cuts: cuts.clone(),
+                },
+            );
+        }
+    }
+
+    fn on_ready(&mut self, from: SocketAddr, attempt: Attempt, ready: ReadyState) {
+        if let Some((done, install)) = &self.last_install {
+            if *done == attempt {
+                // It lost the install.
+                let (attempt, install) = (done.clone(), install.clone());
+                return self.send_control(from, Control::Install { attempt, install });
+            }
+        }
+        let Some(ch) = self.change.as_mut() else {
+            return;
+        };
+        if ch.attempt != attempt || ready.who.addr != from || !ch.members.contains(&ready.who) {
+            return;
+        }
+        let members = ch.members.clone();
+        let Some(lead) = ch.lead.as_mut() else {
+            return;
+        };
+        if lead.cuts.is_none() {
+            return;
+        }
+        lead.readies.insert(from, ready);
+        if lead.readies.len() < members.len() {
+            return;
+        }
+        let above = lead
+            .states
+            .values()
+            .map(|s| s.view)
+            .max()
+            .unwrap_or(0);
+        let ts = lead.readies.values().map(|r| r.clock).max().unwrap_or(0) + 1;
+        let views = lead.readies.values().map(|r| r.views).max().unwrap_or(0);
+        let mut local: Vec<(String, String)> = lead
+            .readies
+            .values()
+            .flat_map(|r| r.local.iter().cloned())
+            .collect();
+        local.sort();
+        local.dedup();
+        let groups = local
+            .iter()
+            .map(|(g, _)| g.as_str())
+            .collect::<BTreeSet<_>>()
+            .len() as u64;
+        let install = Install {
+            view: self.membership.view_id_after(above, self.config.listen),
+            members: members.clone(),
+            ts,
+            clock: ts + views + groups,
+            local,
+        };
+        self.last_install = Some((attempt.clone(), install.clone()));
+        for m in members {
+            self.send_control(
+                m.addr,
+                Control::Install {
+                    attempt: attempt.clone(),
+                    install: install.clone(),
+                },
+            );
+        }
+    }
+
+    // ---- installing ----
+
+    /// Finishes the old view as the commit says and installs the new one.
+    fn install(&mut self, coordinator: SocketAddr, install: Install, cut: Option<Cut>) {
+        let me = self.my_id();
+        let k = self.membership.cluster_size() as u64;
+        let mut ids = ViewIds {
+            next: install
+                .ts
+                .saturating_mul(k)
+                .saturating_add(self.membership.rank(coordinator)),
+            step: k,
+        };
+        let new_members: BTreeSet<&DaemonId> = install.members.iter().collect();
+        // 1. The old view's flush.
+        if let (Some(c), Some(cut)) = (self.cluster.as_mut(), cut) {
+            let survivor: Vec<bool> = c.view.ids.iter().map(|id| new_members.contains(id)).collect();
+            let bound = survivor
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !**s)
+                .map(|(o, _)| cut.heard.get(o).copied().unwrap_or(0))
+                .min()
+                .unwrap_or(u64::MAX);
+            let staying: BTreeSet<String> = c
+                .view
+                .ids
+                .iter()
+                .filter(|id| new_members.contains(id))
+                .map(|id| id.name.clone())
+                .collect();
+            let flushed = c.orderer.flush(&FlushPlan {
+                cut: cut.cut.clone(),
+                survivor,
+                bound,
+                delivered: cut.delivered,
+            });
+            self.counters.flush_discarded += flushed.discarded;
+            for d in flushed.before {
+                self.apply(d);
+            }
+            for g in self.groups.names() {
+                let stays = |m: &str| staying.contains(daemon_of(m));
+                if let Some(view) = self.groups.transitional(&g, stays, ids.next_id()) {
+                    ids.take();
+                    self.deliver_view(view);
+                }
+            }
+            self.install_ids = Some(ids);
+            for d in flushed.after {
+                self.apply(d);
+            }
+            ids = self.install_ids.take().unwrap_or(ids);
+        }
+        // 2. The group table, from every member's announcement.
+        let mut announced: BTreeMap<String, BTreeMap<String, Option<super::ClientId>>> =
+            BTreeMap::new();
+        let names: BTreeSet<&str> = install.members.iter().map(|m| m.name.as_str()).collect();
+        for (g, m) in &install.local {
+            if !names.contains(daemon_of(m)) {
+                continue;
+            }
+            let local = if daemon_of(m) == me.name {
+                self.sessions.client_named(m)
+            } else {
+                None
+            };
+            announced
+                .entry(g.clone())
+                .or_default()
+                .insert(m.clone(), local);
+        }
+        let mut all: BTreeSet<String> = self.groups.names().into_iter().collect();
+        all.extend(announced.keys().cloned());
+        for g in all {
+            let members = announced.remove(&g).unwrap_or_default();
+            if let Some(view) = self.groups.replace_members(&g, members, ids.next_id()) {
+                ids.take();
+                self.deliver_view(view);
+            }
+        }
+        // 3. The new view and fresh streams.
+        let primary = self.membership.is_primary(install.members.len());
+        let view = FormedView::new(install.view, install.members.clone(), &me, primary);
+        tracing::info!(view = install.view, members = ?view.view.members, primary, "installed a daemon view");
+        let n = view.len();
+        let mut orderer = Orderer::new(view.me, n);
+        // New items are stamped beyond every id used while installing (`install.clock` bounds
+        // what any member used; this daemon's own use is checked too).
+        orderer.set_clock(install.clock.max(ids.next.saturating_sub(k) / k.max(1)));
+        self.cluster = Some(Cluster {
+            streams: Streams::new(
+                view.me,
+                n,
+                super::cluster::max_item(self.config.max_message_size),
+                // A peer never has more than its send window unstable; twice that is slack.
+                self.config.send_window.saturating_mul(2),
+            ),
+            orderer,
+            view,
+        });
+        self.installed_at = self.now;
+        for m in &install.members {
+            if m.addr != self.config.listen {
+                self.last_heard.insert(m.addr, self.now);
+                self.suspected.remove(&m.addr);
+            }
+        }
+        self.outgoing.clear();
+        self.ack_due = n > 1;
+        self.counters.view_changes += 1;
+        self.announce_daemon_view();
+        let unsent = std::mem::take(&mut self.unsent);
+        self.unsent_bytes = 0;
+        for item in unsent {
+            self.stamp_and_send(item);
+        }
+    }
+}
+
+impl ViewIds {
+    fn next_id(&self) -> ViewId {
+        ViewId(self.next)
+    }
+}
+
