@@ -852,10 +852,13 @@ fn view_difference(a: &gcs::GroupView, b: &gcs::GroupView) -> Option<String> {
             list(&b.members)
         ));
     }
-    if a.joined != b.joined {
+    // Who joined and who left with a network view depends on where the receiver came from: when
+    // two partitions merge, each side sees the other side join. Only members and flag must agree.
+    let network = a.reason == gcs::Reason::Network && b.reason == gcs::Reason::Network;
+    if a.joined != b.joined && !network {
         diffs.push(format!("joined {} vs {}", list(&a.joined), list(&b.joined)));
     }
-    if a.left != b.left {
+    if a.left != b.left && !network {
         diffs.push(format!("left {} vs {}", list(&a.left), list(&b.left)));
     }
     if a.reason != b.reason {

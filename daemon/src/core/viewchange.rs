@@ -137,6 +137,11 @@ pub struct Install {
     pub members: Vec<DaemonId>,
     /// Views made while installing are numbered from this timestamp on.
     pub ts: u64,
+    /// The old views being merged (those with a flush), sorted: each numbers its own views
+    /// (transitional views, operations after them) in a range of its own.
+    pub components: Vec<u64>,
+    /// How many ids each old view's range holds.
+    pub views: u64,
     /// The new view's clocks start here (beyond every view made while installing).
     pub clock: u64,
     /// Every member's local group members: (group, member).
@@ -857,11 +862,18 @@ impl Core {
             .map(|(g, _)| g.as_str())
             .collect::<BTreeSet<_>>()
             .len() as u64;
+        let components: Vec<u64> = lead
+            .cuts
+            .as_ref()
+            .map(|cuts| cuts.iter().map(|c| c.view).collect())
+            .unwrap_or_default();
         let install = Install {
             view: self.membership.view_id_after(above, self.config.listen),
             members: members.clone(),
             ts,
-            clock: ts + views + groups,
+            clock: ts + (components.len() as u64 + 1) * views + groups + 1,
+            components,
+            views,
             local,
         };
         self.last_install = Some((attempt.clone(), install.clone()));
@@ -882,12 +894,29 @@ impl Core {
     fn install(&mut self, coordinator: SocketAddr, install: Install, cut: Option<Cut>) {
         let me = self.my_id();
         let k = self.membership.cluster_size() as u64;
+        let rank = self.membership.rank(coordinator);
+        // Ids made while installing: each old view numbers its transitional views and late
+        // operations in a range of its own (so two partitions merging never reuse one), then
+        // every member numbers the announced groups' views alike.
+        let component = self
+            .cluster
+            .as_ref()
+            .and_then(|c| {
+                install
+                    .components
+                    .iter()
+                    .position(|v| *v == c.view.view.view_id)
+            })
+            .unwrap_or(install.components.len()) as u64;
+        let at = |ts: u64| ts.saturating_mul(k).saturating_add(rank);
         let mut ids = ViewIds {
-            next: install
-                .ts
-                .saturating_mul(k)
-                .saturating_add(self.membership.rank(coordinator)),
+            next: at(install.ts + component * install.views),
             step: k,
+        };
+        let shared_base = install.ts + (install.components.len() as u64 + 1) * install.views;
+        let announced_groups: Vec<&str> = {
+            let set: BTreeSet<&str> = install.local.iter().map(|(g, _)| g.as_str()).collect();
+            set.into_iter().collect()
         };
         let new_members: BTreeSet<&DaemonId> = install.members.iter().collect();
         // 1. The old view's flush.
@@ -952,11 +981,18 @@ impl Core {
         all.extend(announced.keys().cloned());
         for g in all {
             let members = announced.remove(&g).unwrap_or_default();
-            if let Some(view) = self.groups.replace_members(&g, members, ids.next_id()) {
-                ids.take();
+            let id = match announced_groups.binary_search(&g.as_str()) {
+                Ok(i) => ViewId(at(shared_base + i as u64)),
+                Err(_) => ids.next_id(),
+            };
+            if let Some(view) = self.groups.replace_members(&g, members, id) {
+                if id == ids.next_id() {
+                    ids.take();
+                }
                 self.deliver_view(view);
             }
         }
+        let last_used = at(shared_base + announced_groups.len() as u64);
         // 3. The new view and fresh streams.
         let primary = self.membership.is_primary(install.members.len());
         let view = FormedView::new(install.view, install.members.clone(), &me, primary);
@@ -965,7 +1001,7 @@ impl Core {
         let mut orderer = Orderer::new(view.me, n);
         // New items are stamped beyond every id used while installing (`install.clock` bounds
         // what any member used; this daemon's own use is checked too).
-        orderer.set_clock(install.clock.max(ids.next.saturating_sub(k) / k.max(1)));
+        orderer.set_clock(install.clock.max(last_used / k.max(1)));
         self.cluster = Some(Cluster {
             streams: Streams::new(
                 view.me,
