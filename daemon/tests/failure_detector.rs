@@ -1,5 +1,5 @@
 //! The failure detector: a member that falls silent for longer than the failure timeout is
-//! suspected, and is a member again as soon as anything arrives from it.
+//! suspected and removed by a view change, and merged back once it is heard again.
 
 mod common;
 
@@ -13,9 +13,11 @@ fn state_of_peer(p: &Pair, core: usize) -> String {
 }
 
 #[test]
-fn a_silent_member_is_suspected_and_forgiven_when_heard_again() {
+fn a_silent_member_is_removed_and_merged_back_when_heard_again() {
     let mut p = Pair::new();
     assert_eq!(state_of_peer(&p, 0), "member");
+    let first = p.cores[0].daemon_view();
+    assert_eq!(first.members.len(), 2);
     // Daemon 1 falls silent: time passes for daemon 0 only.
     let start = p.now;
     loop {
@@ -23,18 +25,46 @@ fn a_silent_member_is_suspected_and_forgiven_when_heard_again() {
         p.cores[0].handle_timeout(p.now);
         p.drain(0);
         p.net.clear();
-        if state_of_peer(&p, 0) == "suspected" {
+        if p.cores[0].daemon_view().members.len() == 1 {
             break;
         }
-        assert!(p.now - start < Duration::from_secs(2), "never suspected");
+        // The default failure timeout is 500 ms: not before.
+        let heard = p.cores[0].status(p.now).peers[0].last_heard_ms;
+        assert!(
+            heard.is_some_and(|ms| ms <= 550),
+            "not removed after {heard:?} ms"
+        );
+        assert!(p.now - start < Duration::from_secs(2), "never removed");
     }
-    // The default failure timeout is 500 ms: not before.
     let silent = p.cores[0].status(p.now).peers[0].last_heard_ms;
-    assert!(silent.is_some_and(|ms| ms > 500), "{silent:?}");
-    // A heartbeat from daemon 1 clears the suspicion.
-    p.cores[1].handle_timeout(p.now);
-    p.settle();
+    assert!(
+        silent.is_some_and(|ms| ms > 500),
+        "removed too early: {silent:?}"
+    );
+    let alone = p.cores[0].daemon_view();
+    assert!(alone.view_id > first.view_id);
+    assert!(!alone.primary, "one daemon of two is not a majority");
+    assert_ne!(state_of_peer(&p, 0), "member");
+    // Daemon 1 speaks again: the two merge into one view.
+    let back = p.now;
+    loop {
+        p.now = p.now + Duration::from_millis(20);
+        p.cores[0].handle_timeout(p.now);
+        p.cores[1].handle_timeout(p.now);
+        p.settle_at_now();
+        let (a, b) = (p.cores[0].daemon_view(), p.cores[1].daemon_view());
+        if a == b && a.members.len() == 2 {
+            assert!(a.view_id > alone.view_id);
+            assert!(a.primary);
+            break;
+        }
+        assert!(
+            p.now - back < Duration::from_secs(5),
+            "never merged: {a:?} {b:?}"
+        );
+    }
     assert_eq!(state_of_peer(&p, 0), "member");
+    assert_eq!(state_of_peer(&p, 1), "member");
 }
 
 #[test]

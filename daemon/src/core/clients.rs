@@ -362,7 +362,8 @@ impl Core {
                 let pending = pop_pending(&mut self.pending_joins, &group, &member);
                 let view_id = self.op_view_id(delivery.ts, delivery.origin);
                 match self.groups.join(&group, &member, local, view_id) {
-                    Ok(view) => {
+                    Ok(mut view) => {
+                        view.transitional = self.install_ids.is_some();
                         if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
                             m.groups.insert(group.clone());
                         }
@@ -390,7 +391,8 @@ impl Core {
                 self.release_reserved(&member);
                 let pending = pop_pending(&mut self.pending_leaves, &group, &member);
                 let view_id = self.op_view_id(delivery.ts, delivery.origin);
-                if let Ok(view) = self.groups.leave(&group, &member, reason, view_id) {
+                if let Ok(mut view) = self.groups.leave(&group, &member, reason, view_id) {
+                    view.transitional = self.install_ids.is_some();
                     let local = self.sessions.client_named(&member);
                     if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
                         m.groups.remove(&group);
@@ -520,4 +522,3 @@ fn pop_pending(
     }
     out
 }
-

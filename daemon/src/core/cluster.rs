@@ -233,7 +233,10 @@ impl Core {
         view: u64,
     ) {
         let now = self.now;
-        match self.membership.on_hello(now, from, name, cluster_size, incarnation, view) {
+        match self
+            .membership
+            .on_hello(now, from, name, cluster_size, incarnation, view)
+        {
             HelloOutcome::Rejected(why) => {
                 self.counters.datagrams_dropped += 1;
                 if self.warned.len() < MAX_WARNED && self.warned.insert(from) {
@@ -249,14 +252,18 @@ impl Core {
         }
         // A daemon outside the view hears from this one only by hellos: answer at once, so a
         // daemon that starts or comes back is seen without waiting for the next round.
-        let member = self
-            .cluster
-            .as_ref()
-            .is_some_and(|c| c.view.ids.iter().any(|d| d.addr == from && d.incarnation == incarnation));
+        let member = self.cluster.as_ref().is_some_and(|c| {
+            c.view
+                .ids
+                .iter()
+                .any(|d| d.addr == from && d.incarnation == incarnation)
+        });
         if !member {
             let hello = self.hello_chunk();
             let queue = self.unicast.entry(from).or_default();
-            if !queue.iter().any(|c| matches!(c, Chunk::Hello { .. })) && !self.hello_answered.contains(&from) {
+            if !queue.iter().any(|c| matches!(c, Chunk::Hello { .. }))
+                && !self.hello_answered.contains(&from)
+            {
                 self.hello_answered.insert(from);
                 queue.push(hello);
             }

@@ -275,12 +275,18 @@ mod tests {
     #[test]
     fn join_and_leave_produce_sorted_views_with_growing_ids() {
         let mut g = Groups::default();
-        let v1 = g.join("chat", "bob#h", Some(ClientId(2)), ViewId(1)).unwrap();
-        let v2 = g.join("chat", "alice#h", Some(ClientId(1)), ViewId(2)).unwrap();
+        let v1 = g
+            .join("chat", "bob#h", Some(ClientId(2)), ViewId(1))
+            .unwrap();
+        let v2 = g
+            .join("chat", "alice#h", Some(ClientId(1)), ViewId(2))
+            .unwrap();
         assert_eq!(v2.members, vec!["alice#h", "bob#h"]);
         assert_eq!(v2.joined, vec!["alice#h"]);
         assert!(v2.view_id > v1.view_id);
-        let v3 = g.leave("chat", "bob#h", Reason::Disconnect, ViewId(3)).unwrap();
+        let v3 = g
+            .leave("chat", "bob#h", Reason::Disconnect, ViewId(3))
+            .unwrap();
         assert_eq!(v3.members, vec!["alice#h"]);
         assert_eq!(v3.left, vec!["bob#h"]);
         assert_eq!(v3.reason, Reason::Disconnect);

@@ -141,9 +141,7 @@ impl Membership {
 
     /// The rank of the daemon at `addr` among the configured ones (0 for a stranger).
     pub fn rank(&self, addr: SocketAddr) -> u64 {
-        self.configured
-            .binary_search(&addr)
-            .map_or(0, |i| i as u64)
+        self.configured.binary_search(&addr).map_or(0, |i| i as u64)
     }
 
     /// True if a view of `members` daemons holds a majority of the configured ones.

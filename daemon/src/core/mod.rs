@@ -252,6 +252,7 @@ pub struct Core {
     installed_at: Time,
     /// While a view is being installed: the ids its group views take.
     install_ids: Option<viewchange::ViewIds>,
+
     /// Outsiders whose hello was answered this round (two outsiders must not answer each other
     /// without end).
     hello_answered: BTreeSet<SocketAddr>,

@@ -459,7 +459,10 @@ impl Orderer {
     /// first that must wait (for the total order, a group operation's view, or its own view).
     fn release(&mut self, o: usize, out: &mut Vec<Delivery>) {
         let installed = self.installed_epoch;
-        let limit = self.limit.as_ref().map_or(u64::MAX, |l| l.get(o).copied().unwrap_or(0));
+        let limit = self
+            .limit
+            .as_ref()
+            .map_or(u64::MAX, |l| l.get(o).copied().unwrap_or(0));
         let fifo_stop = self.fifo_stop[o];
         let q = &mut self.queues[o];
         while let Some(e) = q.front_mut() {
@@ -492,7 +495,10 @@ impl Orderer {
     /// holds back any more (after a view was installed).
     fn release_reliable(&mut self, o: usize, out: &mut Vec<Delivery>) {
         let installed = self.installed_epoch;
-        let limit = self.limit.as_ref().map_or(u64::MAX, |l| l.get(o).copied().unwrap_or(0));
+        let limit = self
+            .limit
+            .as_ref()
+            .map_or(u64::MAX, |l| l.get(o).copied().unwrap_or(0));
         for e in self.queues[o].iter_mut() {
             if e.done {
                 continue;

@@ -210,7 +210,9 @@ impl Streams {
 
     /// What this daemon has of `origin`'s stream: every chunk up to here.
     pub fn contiguous(&self, origin: u16) -> u64 {
-        self.streams.get(origin as usize).map_or(0, |s| s.contiguous)
+        self.streams
+            .get(origin as usize)
+            .map_or(0, |s| s.contiguous)
     }
 
     /// Makes sure `origin`'s stream is fetched up to `seq` (a view change agreed on it): missing

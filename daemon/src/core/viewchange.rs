@@ -436,7 +436,9 @@ impl Core {
             return;
         }
         let since = *self.wish_since.get_or_insert(self.now);
-        let leader = desired.first().is_some_and(|d| d.addr == self.config.listen);
+        let leader = desired
+            .first()
+            .is_some_and(|d| d.addr == self.config.listen);
         // The lowest member runs the change; if it does not within the failure timeout (it may
         // not see what this daemon sees), this daemon runs it.
         if leader || self.now.saturating_since(since) >= self.config.failure_timeout {
@@ -535,7 +537,9 @@ impl Core {
         }
         if !leading && waited >= self.config.failure_timeout * 2 {
             tracing::warn!(coordinator = %coordinator, "a view change did not finish; starting another");
-            if self.now.saturating_since(self.last_heard_of(coordinator)) > self.config.failure_timeout {
+            if self.now.saturating_since(self.last_heard_of(coordinator))
+                > self.config.failure_timeout
+            {
                 self.suspected.insert(coordinator);
             }
             let desired = self.desired_members();
@@ -544,7 +548,12 @@ impl Core {
         // Resend whatever the other side may have lost.
         let ch = self.change.as_mut().map(|ch| {
             ch.resend_at = self.now + (self.config.retransmit * 4);
-            (ch.attempt.clone(), ch.members.clone(), &ch.step, ch.lead.as_ref())
+            (
+                ch.attempt.clone(),
+                ch.members.clone(),
+                &ch.step,
+                ch.lead.as_ref(),
+            )
         });
         let Some((attempt, members, step, lead)) = ch else {
             return;
@@ -625,7 +634,13 @@ impl Core {
                     c.view.view.view_id,
                     (0..n).map(|o| c.streams.contiguous(o)).collect(),
                     (0..n)
-                        .map(|o| if o == me { clock } else { c.streams.heard_ts(o) })
+                        .map(|o| {
+                            if o == me {
+                                clock
+                            } else {
+                                c.streams.heard_ts(o)
+                            }
+                        })
                         .collect(),
                     c.orderer.delivered_position(),
                 )
@@ -665,7 +680,12 @@ impl Core {
             .and_then(|c| cuts.iter().find(|cut| cut.view == c.view.view.view_id))
             .cloned();
         if let (Some(c), Some(cut)) = (self.cluster.as_mut(), &mine) {
-            let departed: Vec<bool> = c.view.ids.iter().map(|id| !ch.members.contains(id)).collect();
+            let departed: Vec<bool> = c
+                .view
+                .ids
+                .iter()
+                .map(|id| !ch.members.contains(id))
+                .collect();
             c.streams.set_departed(departed);
             for (o, seq) in cut.cut.iter().enumerate() {
                 c.streams.expect(o as u16, *seq);
@@ -842,12 +862,7 @@ impl Core {
         if lead.readies.len() < members.len() {
             return;
         }
-        let above = lead
-            .states
-            .values()
-            .map(|s| s.view)
-            .max()
-            .unwrap_or(0);
+        let above = lead.states.values().map(|s| s.view).max().unwrap_or(0);
         let ts = lead.readies.values().map(|r| r.clock).max().unwrap_or(0) + 1;
         let views = lead.readies.values().map(|r| r.views).max().unwrap_or(0);
         let mut local: Vec<(String, String)> = lead
@@ -921,7 +936,12 @@ impl Core {
         let new_members: BTreeSet<&DaemonId> = install.members.iter().collect();
         // 1. The old view's flush.
         if let (Some(c), Some(cut)) = (self.cluster.as_mut(), cut) {
-            let survivor: Vec<bool> = c.view.ids.iter().map(|id| new_members.contains(id)).collect();
+            let survivor: Vec<bool> = c
+                .view
+                .ids
+                .iter()
+                .map(|id| new_members.contains(id))
+                .collect();
             let bound = survivor
                 .iter()
                 .enumerate()
@@ -989,9 +1009,25 @@ impl Core {
                 if id == ids.next_id() {
                     ids.take();
                 }
+                for (m, joined) in view
+                    .joined
+                    .iter()
+                    .map(|m| (m, true))
+                    .chain(view.left.iter().map(|m| (m, false)))
+                {
+                    let local = self.sessions.client_named(m);
+                    if let Some(s) = local.and_then(|c| self.sessions.member_mut(c)) {
+                        if joined {
+                            s.groups.insert(g.clone());
+                        } else {
+                            s.groups.remove(&g);
+                        }
+                    }
+                }
                 self.deliver_view(view);
             }
         }
+
         let last_used = at(shared_base + announced_groups.len() as u64);
         // 3. The new view and fresh streams.
         let primary = self.membership.is_primary(install.members.len());
@@ -1037,4 +1073,3 @@ impl ViewIds {
         ViewId(self.next)
     }
 }
-

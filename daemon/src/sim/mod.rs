@@ -120,8 +120,13 @@ impl Outcome {
             s.push_str(&format!("faults: {}\n", self.faults.join("; ")));
         }
         s.push_str(&format!(
-            "replay with: GCS_SIM_SEED={} cargo test -p gcsd --test sim replay -- --nocapture\n",
-            self.seed
+            "replay with: GCS_SIM_SEED={}{} cargo test -p gcsd --test sim replay -- --nocapture\n",
+            self.seed,
+            if self.config.fault_rate > 0.0 {
+                " GCS_SIM_FAULTS=1"
+            } else {
+                ""
+            }
         ));
         s
     }
@@ -672,7 +677,8 @@ impl Sim {
                     }
                     if let Some(until) = self.daemons[to].paused_until {
                         // Waits in the socket buffer until the daemon runs again.
-                        self.net.push(Reverse((until.max(at), seq, to, from, bytes)));
+                        self.net
+                            .push(Reverse((until.max(at), seq, to, from, bytes)));
                         continue;
                     }
                     self.daemons[to].core.handle_datagram(self.now, from, bytes);
