@@ -31,14 +31,25 @@
 //!   sender is taken on trust. A delivery's groups are compared with the send's as sets.
 //! - Total order is pairwise: any two processes agree on the order of the agreed and safe
 //!   messages they both deliver.
-//! - Transitional views (extended virtual synchrony): when a network event removes members, each
-//!   survivor first gets a transitional view listing the members of its previous view that move
-//!   on with it, then a regular view. A transitional view is a view like any other (self
-//!   inclusion, monotonicity, view agreement, deliveries after it are in it); in addition it
-//!   lists a subset of the receiver's previous view and is never followed by another one. A
-//!   message delivered in a regular view V at some processes may be delivered at others in the
-//!   transitional view that directly follows V there: they had it, but were cut off before
-//!   they could deliver it in V. Same-view delivery accepts exactly that.
+//! - Transitional views (extended virtual synchrony) come in chains. When a network event removes
+//!   members, each survivor first gets a transitional view of reason network listing the members
+//!   of its previous view that move on with it (a subset of that view, never right after another
+//!   transitional view). Group operations the old view had not delivered everywhere then take
+//!   effect inside this transitional period, each as a transitional view of its own reason: a
+//!   join adds the joiner, a leave or disconnect removes one. These only ever follow a
+//!   transitional view, except that a joiner's first view of the group may be the transitional
+//!   view of its own join, and a leaver's membership may end with the transitional view of its
+//!   own leave. Messages may be delivered between and after them, and a regular view ends the
+//!   period. Every transitional view is a view like any other (self inclusion, monotonicity,
+//!   view agreement, deliveries after it are in it, and the next view event of the group, be it
+//!   transitional or not, is its next view for virtual synchrony). A message delivered in a
+//!   regular view V at some processes may be delivered at others in any transitional view of the
+//!   period that directly follows V: they had it, but were cut off before they could deliver it
+//!   in V. Processes on different sides of the event may each do so in their own transitional
+//!   views. Same-view delivery accepts exactly that.
+//! - A network transitional view may reach a process that left and joined again before its
+//!   leave's view came: it is still a member from its earlier membership, and the transitional
+//!   view belongs to that membership, like any view before the leave's.
 //! - Virtual synchrony compares two processes' deliveries in view V only when both moved on from V
 //!   directly to the same next view; a process whose log ends in V, or that joined again before
 //!   its next view, has no known next view and is not compared.
@@ -525,9 +536,15 @@ struct GroupState {
     leaving: u32,
     /// The view received last since the latest Join (index into `Walk::views`).
     view: Option<usize>,
+    /// The current view of an earlier membership the process is still leaving: set when it
+    /// joins again before its leave's view arrived, and dropped at its next view. Views that
+    /// arrive meanwhile still belong to that membership (the new join takes effect only after
+    /// the leave), so a transitional view among them is compared with this one.
+    stale: Option<usize>,
     /// The id of the last view of the group ever received, for monotonicity.
     last_view_id: Option<u64>,
-    /// Whether that view was transitional: the view after a transitional one must be regular.
+    /// Whether that view was transitional: only a transitional view of a group operation may
+    /// follow a transitional view.
     last_transitional: bool,
     last_join: Option<usize>,
     last_leave: Option<usize>,
@@ -622,7 +639,13 @@ impl<'a> Walk<'a> {
                         let st = states.entry(ix.key(p, pos)).or_default();
                         st.joined = true;
                         // A new membership starts without a view: one from an earlier membership
-                        // says nothing about the group this process is joining now.
+                        // says nothing about the group this process is joining now. Only the
+                        // transitional check still looks at it while that membership lasts.
+                        st.stale = if st.leaving > 0 {
+                            st.view.or(st.stale)
+                        } else {
+                            None
+                        };
                         st.view = None;
                         st.last_join = Some(pos);
                     }
@@ -653,6 +676,7 @@ impl<'a> Walk<'a> {
                         }
                         st.last_view_id = Some(v.view_id);
                         st.last_transitional = v.transitional;
+                        st.stale = None;
                         let lists_self = v.members.contains(&log.name);
                         let ends_membership = st.leaving > 0 && !lists_self;
                         if ends_membership {
@@ -835,10 +859,19 @@ impl Walk<'_> {
         Some(self.views.get(next)?.view.view_id)
     }
 
-    /// The id of the holder's view before view entry `e`, if it had one.
-    fn prev_id(&self, e: usize) -> Option<u64> {
-        let prev = self.views.get(e)?.prev?;
-        Some(self.views.get(prev)?.view.view_id)
+    /// The id of the regular view the holder had before view entry `e`, looking back through
+    /// the transitional views before `e`; None if the holder had no regular view before them
+    /// (its first view of the group was a transitional one).
+    fn regular_before(&self, e: usize) -> Option<u64> {
+        let mut cur = self.views.get(e)?.prev?;
+        loop {
+            // `prev` always points to an earlier entry, so this ends.
+            let entry = self.views.get(cur)?;
+            if !entry.view.transitional {
+                return Some(entry.view.view_id);
+            }
+            cur = entry.prev?;
+        }
     }
 }
 
@@ -873,11 +906,16 @@ fn view_difference(a: &gcs::GroupView, b: &gcs::GroupView) -> Option<String> {
     (!diffs.is_empty()).then(|| diffs.join("; "))
 }
 
-/// Guarantee 4, transitional views: a transitional view announces which members of the
-/// receiver's previous view move on with it after a network event, so it lists a subset of that
-/// view's members, including the receiver, and the next view is the regular view it announces,
-/// never another transitional one. `st` is the receiver's state of the group before this view
-/// is applied: its `view` is the receiver's previous view, `last_view_id` the last one received.
+/// Guarantee 4, transitional views. A network event opens a transitional period with a
+/// transitional view of reason network, announcing which members of the receiver's previous view
+/// move on with it: a subset of that view's members, including the receiver, and never right
+/// after another transitional view. Group operations the old view had not delivered everywhere
+/// then take effect inside the period as transitional views of their own reason (join, leave,
+/// disconnect), each right after a transitional view, or, for a join, as the joiner's first view.
+/// A regular view ends the period.
+///
+/// `st` is the receiver's state of the group before this view is applied: its `view` is the
+/// receiver's previous view, `last_view_id` the last one received.
 fn check_transitional(
     log: &ProcessLog,
     v: &gcs::GroupView,
@@ -885,19 +923,46 @@ fn check_transitional(
     views: &[ViewEntry<'_>],
     report: &mut Report,
 ) {
-    if st.last_transitional {
+    let network = v.reason == gcs::Reason::Network;
+    let last = || st.last_view_id.map_or("?".to_string(), |id| id.to_string());
+    // A process that asked to join may first see the group in the transitional view of its join.
+    let own_join = v.reason == gcs::Reason::Join && v.joined.contains(&log.name);
+    // Joined again before its leave's view came: it is still in its earlier membership, whose
+    // view the walk set aside at the Join.
+    let rejoined = st.joined && st.leaving > 0;
+    if network && st.last_transitional {
         report.add(TRANSITIONAL, || {
             format!(
                 "{} receives transitional view {} of {} right after transitional view {}",
                 log.name,
                 v.view_id,
                 v.group,
-                st.last_view_id.map_or("?".to_string(), |id| id.to_string())
+                last()
             )
         });
     }
-    match st.view.and_then(|e| views.get(e)) {
-        Some(before) => {
+    // A group operation's transitional view belongs inside a period, or starts a joiner's view.
+    let in_period = st.last_transitional || (own_join && st.view.is_none());
+    if !network && !in_period {
+        report.add(TRANSITIONAL, || {
+            let after = match st.last_view_id {
+                Some(id) => format!("right after regular view {id}"),
+                None => "as its first view".to_string(),
+            };
+            format!(
+                "{} receives transitional {} view {} of {} {after}, outside a transitional period",
+                log.name, v.reason, v.view_id, v.group
+            )
+        });
+    }
+    let before = st
+        .view
+        .or(st.stale.filter(|_| rejoined))
+        .and_then(|e| views.get(e));
+    match before {
+        // A group operation's transitional view adds or removes a member: only the network
+        // view that opens the period is a subset of the view before it.
+        Some(before) if network => {
             let outside = |m: &&String| !before.view.members.contains(m);
             if v.members.iter().any(|m| outside(&m)) {
                 report.add(TRANSITIONAL, || {
@@ -915,7 +980,8 @@ fn check_transitional(
                 });
             }
         }
-        None if st.receives() => report.add(TRANSITIONAL, || {
+        Some(_) => {}
+        None if st.receives() && !own_join && !rejoined => report.add(TRANSITIONAL, || {
             format!(
                 "{} receives transitional view {} of {} without a view of it before",
                 log.name, v.view_id, v.group
@@ -924,8 +990,10 @@ fn check_transitional(
         None => {}
     }
     // A member that lacks itself is already a self-inclusion violation, unless it is leaving:
-    // then the walk takes the view as the end of its membership, which only a regular view is.
-    if st.leaving > 0 && !v.members.contains(&log.name) {
+    // then the walk takes the view as the end of its membership, which only a regular view is,
+    // or the transitional view of its own leave, taking effect inside the period.
+    let own_leave = v.reason == gcs::Reason::Leave && v.left.contains(&log.name);
+    if st.leaving > 0 && !v.members.contains(&log.name) && !own_leave {
         report.add(TRANSITIONAL, || {
             format!(
                 "{} receives transitional view {} of {} without itself while leaving",
@@ -1001,31 +1069,44 @@ fn check_integrity(
 // ---------------------------------------------------------------------------------------------
 
 /// Every process that receives a message as a member of one of its groups receives it in the
-/// same view of that group, or in the transitional view that directly follows that view at the
-/// receiver.
+/// same view of that group, or in a transitional view of the period that directly follows that
+/// view.
 ///
 /// The exception is extended virtual synchrony's: a process that delivered a message in a
 /// regular view V may be cut off from one that had it but could not yet deliver it; the latter
-/// then delivers it in its transitional view after V. Two processes that move on together
-/// through the same transitional view still deliver in the same view: virtual synchrony checks
-/// that.
+/// then delivers it in the transitional period after V: in its network transitional view or in
+/// any transitional view of a group operation after it, before the regular view that ends the
+/// period. Processes cut off from each other may each do so in a transitional view of their
+/// own. Two processes that move on together through the same transitional view still deliver in
+/// the same view: virtual synchrony checks that.
+///
+/// The regular view a transitional view follows is read from every process that installed it,
+/// so a process whose first view is the transitional view of its own join shares it too.
 fn check_same_view(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &mut Report) {
+    // (group, transitional view id) -> the regular views its holders had before the transitional
+    // period it belongs to.
+    let mut after: BTreeMap<(usize, u64), BTreeSet<u64>> = BTreeMap::new();
+    for (&key, entries) in &walk.installs {
+        let transitional = |e: &&usize| walk.views.get(**e).is_some_and(|x| x.view.transitional);
+        if entries.iter().any(|e| transitional(&e)) {
+            let bases = entries
+                .iter()
+                .filter(transitional)
+                .filter_map(|&e| walk.regular_before(e))
+                .collect();
+            after.insert(key, bases);
+        }
+    }
+    let no_bases = BTreeSet::new();
     for (m, records) in walk.records.iter().enumerate() {
-        // Group -> (view id, for a transitional view the id of the view before it at the
-        // receiver) -> the processes that delivered the message in that view.
-        type InViews = BTreeMap<(u64, Option<u64>), Vec<usize>>;
-        let mut by_group: BTreeMap<usize, InViews> = BTreeMap::new();
+        // Group -> view id -> the processes that delivered the message in that view.
+        let mut by_group: BTreeMap<usize, BTreeMap<u64, Vec<usize>>> = BTreeMap::new();
         for r in records {
             if let Some(entry) = walk.views.get(r.view) {
-                let before = entry
-                    .view
-                    .transitional
-                    .then(|| walk.prev_id(r.view))
-                    .flatten();
                 by_group
                     .entry(r.group)
                     .or_default()
-                    .entry((entry.view.view_id, before))
+                    .entry(entry.view.view_id)
                     .or_default()
                     .push(r.proc);
             }
@@ -1034,28 +1115,32 @@ fn check_same_view(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &
             if views.len() < 2 {
                 continue;
             }
+            let bases = |id: u64| after.get(&(g, id)).unwrap_or(&no_bases);
             // Some view V must account for every delivery: made in V itself, or in a
-            // transitional view that directly followed V at its receiver.
-            let fits = |v: u64| {
-                views
-                    .keys()
-                    .all(|&(id, before)| id == v || before == Some(v))
-            };
+            // transitional view of the period that directly followed V.
+            let fits = |v: u64| views.keys().all(|&id| id == v || bases(id).contains(&v));
             if views
                 .keys()
-                .any(|&(id, before)| fits(id) || before.is_some_and(fits))
+                .any(|&id| fits(id) || bases(id).iter().any(|&b| fits(b)))
             {
                 continue;
             }
             report.add(SAME_VIEW, || {
                 let parts: Vec<String> = views
                     .iter()
-                    .map(|((id, before), procs)| match before {
+                    .map(|(&id, procs)| match after.get(&(g, id)) {
                         None => format!("view {id} at {}", names(history, procs)),
-                        Some(b) => format!(
-                            "transitional view {id} (after view {b}) at {}",
-                            names(history, procs)
-                        ),
+                        Some(b) if b.is_empty() => {
+                            format!("transitional view {id} at {}", names(history, procs))
+                        }
+                        Some(b) => {
+                            let b: Vec<String> = b.iter().map(u64::to_string).collect();
+                            format!(
+                                "transitional view {id} (after view {}) at {}",
+                                b.join(", "),
+                                names(history, procs)
+                            )
+                        }
                     })
                     .collect();
                 format!(
@@ -1115,7 +1200,7 @@ fn check_sending_view(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report
 /// the same next view V' delivered the same messages to that group while in V. This is what the
 /// flush before a view change buys; with transitional views it holds for them too, so two
 /// processes that leave V through the same transitional view agree on V, and then on that
-/// transitional view if they also reach the same regular view after it.
+/// transitional view if they also reach the same next view (transitional or regular) after it.
 ///
 /// Processes that move on to different views (they ended up on different sides of a partition)
 /// are not compared, nor is one whose log ends in V (it crashed in V, or the run ended there).
@@ -1730,8 +1815,7 @@ fn check_self_delivery(history: &History, ix: &Index<'_>, walk: &Walk<'_>, repor
 }
 
 /// Guarantee 8: once the run settles, the processes still in a group all end in the same view of
-/// it, that view is regular (a transitional view is always followed by the regular view it
-/// announces), and it lists exactly them among the logged processes. Crashed processes are
+/// it, that view is regular (a transitional period always ends with a regular view), and it lists exactly them among the logged processes. Crashed processes are
 /// neither asked to be in it nor allowed to be listed.
 fn check_view_liveness(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &mut Report) {
     let procs = history.processes.len();
@@ -1898,6 +1982,26 @@ mod tests {
             joined: Vec::new(),
             left: Vec::new(),
             reason: Reason::Network,
+            transitional: true,
+        })
+    }
+
+    /// A transitional view of a group operation taking effect inside a transitional period.
+    fn transitional_op(
+        g: &str,
+        id: u64,
+        members: &[&str],
+        joined: &[&str],
+        left: &[&str],
+        reason: Reason,
+    ) -> Event {
+        Event::View(GroupView {
+            group: g.into(),
+            view_id: id,
+            members: strings(members),
+            joined: strings(joined),
+            left: strings(left),
+            reason,
             transitional: true,
         })
     }
@@ -2554,6 +2658,212 @@ mod tests {
         assert_only(&history(false, vec![("a", a), ("b", b)]), TRANSITIONAL);
     }
 
+    /// `a`, `b`, `c` in view 3 of `g`; `b` sent `m0` and `a` sent `m1` there, and `a` delivered
+    /// `m1`. A partition puts `a` apart (transitional view 4, regular view 6). On the other side,
+    /// `b` and `c` deliver `m0` in their transitional view 5; `d`'s join takes effect inside the
+    /// period (transitional view 7, `d`'s first view), and `b`, `c`, `d` deliver `m1` in it;
+    /// `c`'s leave takes effect too (transitional view 8, `c`'s last); `d` sends `m2` and regular
+    /// view 9 ends the period. The sides merge in view 10.
+    fn transitional_chain() -> History {
+        let [mut a, mut b, mut c] = trio_in_g();
+        let m0 = || deliver("m0", "b", &["g"], Order::Fifo);
+        let m1 = || deliver("m1", "a", &["g"], Order::Agreed);
+        let m2 = || deliver("m2", "d", &["g"], Order::Causal);
+        let t5 = || transitional("g", 5, &["b", "c"]);
+        let t7 = || transitional_op("g", 7, &["b", "c", "d"], &["d"], &[], Reason::Join);
+        let t8 = || transitional_op("g", 8, &["b", "d"], &[], &["c"], Reason::Leave);
+        let v9 = || view_with("g", 9, &["b", "d"], &[], &["a"], Reason::Network);
+        let merged = || view_with("g", 10, &["a", "b", "d"], &["a"], &[], Reason::Network);
+        a.extend([
+            send("m1", &["g"], Order::Agreed),
+            m1(),
+            transitional("g", 4, &["a"]),
+            view_with("g", 6, &["a"], &[], &["b", "c"], Reason::Network),
+            view_with("g", 10, &["a", "b", "d"], &["b", "d"], &[], Reason::Network),
+        ]);
+        b.extend([
+            send("m0", &["g"], Order::Fifo),
+            t5(),
+            m0(),
+            t7(),
+            m1(),
+            t8(),
+            m2(),
+            v9(),
+            merged(),
+        ]);
+        c.extend([t5(), m0(), t7(), m1(), leave("g"), t8()]);
+        let d = vec![
+            join("g"),
+            t7(),
+            m1(),
+            t8(),
+            send("m2", &["g"], Order::Causal),
+            m2(),
+            v9(),
+            merged(),
+        ];
+        history(true, vec![("a", a), ("b", b), ("c", c), ("d", d)])
+    }
+
+    #[test]
+    fn a_transitional_chain_with_a_join_and_a_leave_is_no_violation() {
+        assert_eq!(check(&transitional_chain()), vec![]);
+    }
+
+    #[test]
+    fn delivery_in_a_later_transitional_view_than_the_others_in_it_is_reported() {
+        // d delivers m1 in transitional view 8 while b and c, who move on with it from view 7
+        // to view 8, deliver it in view 7. Both follow view 3, so same-view delivery holds; it
+        // is virtual synchrony that breaks.
+        let mut h = transitional_chain();
+        h.processes[3].events.swap(2, 3);
+        let found = guarantees(&check(&h));
+        assert_eq!(found, BTreeSet::from([VIRTUAL_SYNCHRONY]));
+    }
+
+    #[test]
+    fn partitions_may_each_flush_a_view_in_their_own_transitional_views() {
+        // Nobody delivers m1 in view 3: a in its transitional view 4, b, c and the joiner d in
+        // the transitional view 6 of d's join, after transitional view 5.
+        let [mut a, mut b, mut c] = trio_in_g();
+        let m1 = || deliver("m1", "a", &["g"], Order::Agreed);
+        let t6 = || transitional_op("g", 6, &["b", "c", "d"], &["d"], &[], Reason::Join);
+        let v7 = || view_with("g", 7, &["b", "c", "d"], &["d"], &["a"], Reason::Network);
+        a.extend([
+            send("m1", &["g"], Order::Agreed),
+            transitional("g", 4, &["a"]),
+            m1(),
+            view_with("g", 8, &["a"], &[], &["b", "c"], Reason::Network),
+        ]);
+        b.extend([transitional("g", 5, &["b", "c"]), t6(), m1(), v7()]);
+        c.extend([transitional("g", 5, &["b", "c"]), t6(), m1(), v7()]);
+        let d = vec![join("g"), t6(), m1(), v7()];
+        let h = history(false, vec![("a", a), ("b", b), ("c", c), ("d", d)]);
+        assert_eq!(check(&h), vec![]);
+    }
+
+    #[test]
+    fn delivery_in_a_transitional_chain_after_another_view_is_reported() {
+        // a delivers m1 in view 2; b in transitional view 6, in the period after view 4.
+        let (mut a, mut b) = pair_in_g();
+        a.extend([
+            send("m1", &["g"], Order::Reliable),
+            deliver("m1", "a", &["g"], Order::Reliable),
+        ]);
+        b.extend([
+            view_with("g", 4, &["a", "b"], &[], &[], Reason::Network),
+            transitional("g", 5, &["b"]),
+            transitional_op("g", 6, &["b", "c"], &["c"], &[], Reason::Join),
+            deliver("m1", "a", &["g"], Order::Reliable),
+        ]);
+        assert_only(&history(false, vec![("a", a), ("b", b)]), SAME_VIEW);
+    }
+
+    #[test]
+    fn network_transitional_view_after_a_transitional_join_view_is_reported() {
+        let (a, mut b) = pair_in_g();
+        b.extend([
+            transitional("g", 3, &["b"]),
+            transitional_op("g", 4, &["b", "c"], &["c"], &[], Reason::Join),
+            transitional("g", 5, &["b"]),
+        ]);
+        assert_only(&history(false, vec![("a", a), ("b", b)]), TRANSITIONAL);
+    }
+
+    #[test]
+    fn transitional_join_view_after_a_regular_view_is_reported() {
+        let (a, mut b) = pair_in_g();
+        b.push(transitional_op(
+            "g",
+            3,
+            &["a", "b", "c"],
+            &["c"],
+            &[],
+            Reason::Join,
+        ));
+        assert_only(&history(false, vec![("a", a), ("b", b)]), TRANSITIONAL);
+    }
+
+    #[test]
+    fn transitional_view_of_another_processs_join_as_a_first_view_is_reported() {
+        let h = history(
+            false,
+            vec![(
+                "c",
+                vec![
+                    join("g"),
+                    transitional_op("g", 3, &["a", "c"], &["a"], &[], Reason::Join),
+                ],
+            )],
+        );
+        assert_only(&h, TRANSITIONAL);
+    }
+
+    #[test]
+    fn transitional_leave_view_as_a_first_view_is_reported() {
+        let h = history(
+            false,
+            vec![(
+                "c",
+                vec![
+                    join("g"),
+                    transitional_op("g", 3, &["c"], &[], &["a"], Reason::Leave),
+                ],
+            )],
+        );
+        assert_only(&h, TRANSITIONAL);
+    }
+
+    #[test]
+    fn transitional_view_of_another_processs_leave_ending_a_leavers_membership_is_reported() {
+        let (a, mut b) = pair_in_g();
+        b.extend([
+            transitional("g", 3, &["a", "b"]),
+            leave("g"),
+            transitional_op("g", 4, &["a"], &[], &["c"], Reason::Leave),
+        ]);
+        assert_only(&history(false, vec![("a", a), ("b", b)]), TRANSITIONAL);
+    }
+
+    /// The simulator's run: p6 leaves g0 and joins it again at once; a network event comes
+    /// before its leave takes effect, then a join, then its leave's view and its join's view.
+    fn p6_rejoins(transitional_members: &[&str]) -> History {
+        let p6 = "p6#d0";
+        let t188 = Event::View(GroupView {
+            group: "g0".into(),
+            view_id: 188,
+            members: strings(transitional_members),
+            joined: Vec::new(),
+            left: strings(&["p3#d1"]),
+            reason: Reason::Network,
+            transitional: true,
+        });
+        let events = vec![
+            join("g0"),
+            joined("g0", 145, &["p3#d1", p6], p6),
+            leave("g0"),
+            join("g0"),
+            t188,
+            deliver("m1", "p1#d2", &["g0"], Order::Agreed),
+            joined("g0", 190, &["p1#d2", "p3#d1", p6], "p1#d2"),
+            deliver("m2", "p1#d2", &["g0"], Order::Agreed),
+            view_with("g0", 194, &["p1#d2", "p3#d1"], &[], &[p6], Reason::Leave),
+            joined("g0", 198, &["p1#d2", "p3#d1", p6], p6),
+        ];
+        history(true, vec![(p6, events)])
+    }
+
+    #[test]
+    fn transitional_view_after_joining_again_before_the_leave_takes_effect_is_no_violation() {
+        assert_eq!(check(&p6_rejoins(&["p6#d0"])), vec![]);
+    }
+
+    #[test]
+    fn transitional_view_after_joining_again_is_compared_with_the_earlier_membership() {
+        assert_only(&p6_rejoins(&["p6#d0", "p9#d0"]), TRANSITIONAL);
+    }
+
     #[test]
     fn ending_in_a_transitional_view_is_reported() {
         let [mut a, mut b, mut c] = trio_in_g();
@@ -2639,7 +2949,14 @@ mod tests {
                                     let id = rng.below(4) as u64;
                                     let members = rng.some(&names);
                                     if rng.below(3) == 0 {
-                                        transitional(g, id, &members)
+                                        let reason = [
+                                            Reason::Network,
+                                            Reason::Join,
+                                            Reason::Leave,
+                                            Reason::Disconnect,
+                                        ][rng.below(4)];
+                                        let who = rng.some(&names);
+                                        transitional_op(g, id, &members, &who, &who, reason)
                                     } else {
                                         view_with(g, id, &members, &[], &[], Reason::Join)
                                     }
