@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     });
     core.handle_datagram(Time(1), peer, b.finish());
     // The peer ("b") sorts after "a": index 1 in view 1.
-    let mut datagram = Vec::from(&b"GCSD\x01\x03gcs\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01"[..]);
+    let mut datagram = Vec::from(&b"GCSD\x02\x03gcs\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01"[..]);
     datagram.extend_from_slice(data);
     core.handle_datagram(Time(2), peer, Bytes::from(datagram));
     core.handle_timeout(Time(1_000_000));
