@@ -244,7 +244,7 @@ impl Core {
                 }
                 return;
             }
-            HelloOutcome::Accepted => {}
+            HelloOutcome::Accepted => self.last_hello = Some(self.now),
         }
         if self.departed.get(&from).is_some_and(|i| *i != incarnation) {
             // A new life of a daemon that stopped.
@@ -279,24 +279,18 @@ impl Core {
         }
     }
 
-    /// Configured peers that are not members of the view (with their current life): they are
-    /// sent hellos.
-    fn outsiders(&self) -> Vec<SocketAddr> {
-        self.membership
-            .peer_addrs()
-            .into_iter()
-            .filter(|a| {
-                !self.cluster.as_ref().is_some_and(|c| {
-                    c.view.ids.iter().any(|d| {
-                        d.addr == *a
-                            && self
-                                .membership
-                                .hello(*a)
-                                .is_none_or(|h| h.incarnation == d.incarnation)
-                    })
-                })
+    /// True if the configured peer at `addr` is not a member of the view (with its current
+    /// life): it is sent hellos.
+    fn is_outsider(&self, addr: SocketAddr) -> bool {
+        !self.cluster.as_ref().is_some_and(|c| {
+            c.view.ids.iter().any(|d| {
+                d.addr == addr
+                    && self
+                        .membership
+                        .hello(addr)
+                        .is_none_or(|h| h.incarnation == d.incarnation)
             })
-            .collect()
+        })
     }
 
     /// Drops a datagram and counts it. The first from each address is logged as a warning with
@@ -317,7 +311,12 @@ impl Core {
         let now = self.now;
         if now >= self.next_hello {
             let hello = self.hello_chunk();
-            for peer in self.outsiders() {
+            let outsiders: Vec<SocketAddr> = self
+                .membership
+                .peers()
+                .filter(|a| self.is_outsider(*a))
+                .collect();
+            for peer in outsiders {
                 self.unicast.entry(peer).or_default().push(hello.clone());
             }
             self.hello_answered.clear();
@@ -364,12 +363,7 @@ impl Core {
             if i == me {
                 continue;
             }
-            let heard = self
-                .last_heard
-                .get(&addr)
-                .copied()
-                .unwrap_or(self.installed_at)
-                .max(self.installed_at);
+            let heard = self.heard_at(addr);
             if self.now.saturating_since(heard) > self.config.failure_timeout
                 && self.suspected.insert(addr)
             {
@@ -377,6 +371,16 @@ impl Core {
                 tracing::warn!(peer = %addr, %name, "suspecting a daemon: not heard from within the failure timeout");
             }
         }
+    }
+
+    /// When `addr` was last heard from, counting the installation of the view as a sign of life
+    /// (every member has just taken part in it).
+    pub(super) fn heard_at(&self, addr: SocketAddr) -> Time {
+        self.last_heard
+            .get(&addr)
+            .copied()
+            .unwrap_or(self.installed_at)
+            .max(self.installed_at)
     }
 
     /// When the next member becomes suspect if it stays silent.
@@ -390,12 +394,7 @@ impl Core {
             .enumerate()
             .filter(|(i, a)| *i != me && !self.suspected.contains(a))
             .map(|(_, a)| {
-                let heard = self
-                    .last_heard
-                    .get(a)
-                    .copied()
-                    .unwrap_or(self.installed_at)
-                    .max(self.installed_at);
+                let heard = self.heard_at(*a);
                 heard + self.config.failure_timeout + std::time::Duration::from_micros(1)
             })
             .min()
@@ -421,7 +420,8 @@ impl Core {
     /// The next time [`Core::service`] has something to do.
     pub(super) fn next_deadline(&self) -> Option<Time> {
         let mut t = self.next_change_deadline();
-        if !self.membership.peer_addrs().is_empty() && !self.outsiders().is_empty() {
+        // Called for every turn of the driver's loop: no allocation.
+        if self.membership.peers().any(|a| self.is_outsider(a)) {
             t = Some(t.map_or(self.next_hello, |t| t.min(self.next_hello)));
         }
         let Some(c) = &self.cluster else {

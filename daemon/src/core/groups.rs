@@ -168,13 +168,6 @@ impl Groups {
         self.groups.keys().cloned().collect()
     }
 
-    /// True if `member` is in `group`.
-    pub fn is_member(&self, group: &str, member: &str) -> bool {
-        self.groups
-            .get(group)
-            .is_some_and(|g| g.members.contains_key(member))
-    }
-
     /// Every (group, member) pair whose member `pick` selects, sorted.
     pub fn memberships(&self, pick: impl Fn(&str) -> bool) -> Vec<(String, String)> {
         let mut out = Vec::new();

@@ -179,7 +179,12 @@ impl Membership {
 
     /// Every configured peer's address.
     pub fn peer_addrs(&self) -> Vec<SocketAddr> {
-        self.peers.keys().copied().collect()
+        self.peers().collect()
+    }
+
+    /// Every configured peer's address, without collecting them.
+    pub fn peers(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.peers.keys().copied()
     }
 
     /// Peers whose last hello arrived at `since` or later, with what it said.

@@ -250,6 +250,8 @@ pub struct Core {
     departed: BTreeMap<SocketAddr, u64>,
     /// When the current view was installed.
     installed_at: Time,
+    /// When the last hello arrived.
+    last_hello: Option<Time>,
     /// While a view is being installed: the ids its group views take.
     install_ids: Option<viewchange::ViewIds>,
 
@@ -302,6 +304,7 @@ impl Core {
             wish_since: None,
             departed: BTreeMap::new(),
             installed_at: now,
+            last_hello: None,
             install_ids: None,
             hello_answered: BTreeSet::new(),
         };

@@ -246,34 +246,18 @@ impl Orderer {
                 continue;
             }
             self.total.remove(&(ts, origin));
-            self.last_total = (ts, origin);
             let o = origin as usize;
             let survivor = plan.survivor.get(o).copied().unwrap_or(false);
-            let Some(entry) = self.entry(origin, seq) else {
-                continue;
-            };
             if !survivor && ts > plan.bound {
-                entry.item = None;
-                entry.done = true;
-                f.discarded += 1;
-                self.fifo_stop[o] = self.fifo_stop[o].min(seq);
+                if let Some(entry) = self.entry(origin, seq) {
+                    entry.item = None;
+                    entry.done = true;
+                    f.discarded += 1;
+                    self.fifo_stop[o] = self.fifo_stop[o].min(seq);
+                }
                 continue;
             }
-            let kind = entry.kind;
-            let item = entry.item.take();
-            if kind != Kind::GroupOp {
-                entry.done = true;
-            }
-            let Some(item) = item else {
-                continue;
-            };
-            if kind == Kind::GroupOp {
-                self.ordered_epoch += 1;
-                self.barrier = Some((self.ordered_epoch, origin, seq, item));
-            } else {
-                out.push(Delivery { origin, ts, item });
-                self.release(o, out);
-            }
+            self.deliver_total(ts, origin, seq, out);
         }
         for o in 0..self.n {
             self.release_reliable(o, &mut f.after);
@@ -414,38 +398,45 @@ impl Orderer {
             if !heard_all {
                 return;
             }
-            let Some(entry) = self.entry(origin, seq) else {
-                // Cannot happen: a totally ordered item stays queued until delivered.
-                self.total.pop_first();
-                continue;
-            };
-            let safe = matches!(
-                &entry.item,
-                Some(Item::Multicast {
-                    order: Order::Safe,
-                    ..
-                })
-            );
+            let safe = self.entry(origin, seq).is_some_and(|entry| {
+                matches!(
+                    &entry.item,
+                    Some(Item::Multicast {
+                        order: Order::Safe,
+                        ..
+                    })
+                )
+            });
             if safe && !streams.is_stable(origin, seq) {
                 return;
             }
-            let kind = entry.kind;
-            let item = entry.item.take();
-            if kind != Kind::GroupOp {
-                entry.done = true;
-            }
             self.total.pop_first();
-            self.last_total = (ts, origin);
-            let Some(item) = item else {
-                continue;
-            };
-            if kind == Kind::GroupOp {
-                self.ordered_epoch += 1;
-                self.barrier = Some((self.ordered_epoch, origin, seq, item));
-            } else {
-                out.push(Delivery { origin, ts, item });
-                self.release(origin as usize, out);
-            }
+            self.deliver_total(ts, origin, seq, out);
+        }
+    }
+
+    /// Delivers the item at (`ts`, `origin`), just taken off the total order: a message at once
+    /// (and what its stream held behind it), a group operation to the view barrier.
+    fn deliver_total(&mut self, ts: u64, origin: u16, seq: u64, out: &mut Vec<Delivery>) {
+        self.last_total = (ts, origin);
+        // An entry is always there: a totally ordered item stays queued until delivered.
+        let Some(entry) = self.entry(origin, seq) else {
+            return;
+        };
+        let kind = entry.kind;
+        let item = entry.item.take();
+        if kind != Kind::GroupOp {
+            entry.done = true;
+        }
+        let Some(item) = item else {
+            return;
+        };
+        if kind == Kind::GroupOp {
+            self.ordered_epoch += 1;
+            self.barrier = Some((self.ordered_epoch, origin, seq, item));
+        } else {
+            out.push(Delivery { origin, ts, item });
+            self.release(origin as usize, out);
         }
     }
 

@@ -20,6 +20,14 @@ impl Time {
         self.0
     }
 
+    /// The time `d` before this one, or the epoch.
+    pub fn saturating_sub(self, d: Duration) -> Time {
+        Time(
+            self.0
+                .saturating_sub(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        )
+    }
+
     /// The time elapsed since `earlier`, or zero if `earlier` is later.
     pub fn saturating_since(self, earlier: Time) -> Duration {
         Duration::from_micros(self.0.saturating_sub(earlier.0))

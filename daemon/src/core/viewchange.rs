@@ -273,7 +273,7 @@ pub(super) fn encode(control: &Control, msg: u64, max_body: usize) -> Vec<Chunk>
 }
 
 /// The daemon a private name belongs to.
-fn daemon_of(member: &str) -> &str {
+pub(super) fn daemon_of(member: &str) -> &str {
     member
         .rsplit_once(gcs::names::PRIVATE_NAME_SEPARATOR)
         .map_or("", |(_, d)| d)
@@ -287,6 +287,10 @@ pub(super) struct ViewIds {
 }
 
 impl ViewIds {
+    fn next_id(&self) -> ViewId {
+        ViewId(self.next)
+    }
+
     fn take(&mut self) -> ViewId {
         let id = self.next;
         self.next = self.next.saturating_add(self.step);
@@ -367,11 +371,7 @@ impl Core {
     fn desired_members(&self) -> Vec<DaemonId> {
         let me = self.my_id();
         let mut out = vec![me.clone()];
-        let recent = Time(
-            self.now
-                .as_micros()
-                .saturating_sub(self.config.failure_timeout.as_micros() as u64),
-        );
+        let recent = self.now.saturating_sub(self.config.failure_timeout);
         let gone = |id: &DaemonId| self.departed.get(&id.addr) == Some(&id.incarnation);
         if let Some(c) = &self.cluster {
             for id in &c.view.ids {
@@ -421,6 +421,9 @@ impl Core {
         if self.change.is_some() {
             return self.drive_change();
         }
+        if self.membership_settled() {
+            return;
+        }
         let desired = self.desired_members();
         let current = self.cluster.as_ref().map(|c| c.view.ids.clone());
         if current.is_none() {
@@ -444,6 +447,27 @@ impl Core {
         if leader || self.now.saturating_since(since) >= self.config.failure_timeout {
             self.propose(desired);
         }
+    }
+
+    /// True if nothing can have made the membership differ from the view: no suspicion, no
+    /// member gone, and no hello recent enough to name an outsider or a member that moved on.
+    /// Checked on every input, before the full comparison (which allocates).
+    fn membership_settled(&self) -> bool {
+        let Some(c) = &self.cluster else {
+            return false;
+        };
+        let quiet_since = self
+            .now
+            .saturating_sub(self.config.failure_timeout)
+            .min(self.installed_at);
+        self.wish_since.is_none()
+            && self.suspected.is_empty()
+            && self.last_hello.is_none_or(|t| t < quiet_since)
+            && !c
+                .view
+                .ids
+                .iter()
+                .any(|id| self.departed.get(&id.addr) == Some(&id.incarnation))
     }
 
     /// When [`Core::consider_change`] has something to do next.
@@ -485,11 +509,6 @@ impl Core {
                     members: members.clone(),
                 },
             );
-        }
-        if let Some(ch) = self.change.as_mut() {
-            if ch.attempt == attempt {
-                ch.lead.get_or_insert_with(Lead::default);
-            }
         }
     }
 
@@ -537,17 +556,16 @@ impl Core {
         }
         if !leading && waited >= self.config.failure_timeout * 2 {
             tracing::warn!(coordinator = %coordinator, "a view change did not finish; starting another");
-            if self.now.saturating_since(self.last_heard_of(coordinator))
-                > self.config.failure_timeout
-            {
+            if self.now.saturating_since(self.heard_at(coordinator)) > self.config.failure_timeout {
                 self.suspected.insert(coordinator);
             }
             let desired = self.desired_members();
             return self.propose(desired);
         }
         // Resend whatever the other side may have lost.
+        let resend_at = self.now + self.resend_interval();
         let ch = self.change.as_mut().map(|ch| {
-            ch.resend_at = self.now + (self.config.retransmit * 4);
+            ch.resend_at = resend_at;
             (
                 ch.attempt.clone(),
                 ch.members.clone(),
@@ -602,10 +620,6 @@ impl Core {
                 self.send_control(to, c);
             }
         }
-    }
-
-    fn last_heard_of(&self, addr: SocketAddr) -> Time {
-        self.last_heard.get(&addr).copied().unwrap_or(self.started)
     }
 
     // ---- the member's side ----
@@ -1065,11 +1079,5 @@ impl Core {
         for item in unsent {
             self.stamp_and_send(item);
         }
-    }
-}
-
-impl ViewIds {
-    fn next_id(&self) -> ViewId {
-        ViewId(self.next)
     }
 }
