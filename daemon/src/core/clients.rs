@@ -361,7 +361,7 @@ impl Core {
                 let view_id = self.op_view_id(delivery.ts, delivery.origin);
                 match self.groups.join(&group, &member, local, view_id) {
                     Ok(mut view) => {
-                        view.transitional = self.install_ids.is_some();
+                        self.mark_transitional(&mut view);
                         if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
                             m.groups.insert(group.clone());
                         }
@@ -390,7 +390,7 @@ impl Core {
                 let pending = pop_pending(&mut self.pending_leaves, &group, &member);
                 let view_id = self.op_view_id(delivery.ts, delivery.origin);
                 if let Ok(mut view) = self.groups.leave(&group, &member, reason, view_id) {
-                    view.transitional = self.install_ids.is_some();
+                    self.mark_transitional(&mut view);
                     let local = self.sessions.client_named(&member);
                     if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
                         m.groups.remove(&group);

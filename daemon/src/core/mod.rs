@@ -252,8 +252,9 @@ pub struct Core {
     installed_at: Time,
     /// When the last hello arrived.
     last_hello: Option<Time>,
-    /// While a view is being installed: the ids its group views take.
-    install_ids: Option<viewchange::ViewIds>,
+    /// While a view is being installed: the ids its group views take, and the groups that got a
+    /// transitional view (their later operations in the old view are transitional too).
+    installing: Option<viewchange::Installing>,
 
     /// Outsiders whose hello was answered this round (two outsiders must not answer each other
     /// without end).
@@ -305,7 +306,7 @@ impl Core {
             departed: BTreeMap::new(),
             installed_at: now,
             last_hello: None,
-            install_ids: None,
+            installing: None,
             hello_answered: BTreeSet::new(),
         };
         core.service();

@@ -279,6 +279,16 @@ pub(super) fn daemon_of(member: &str) -> &str {
         .map_or("", |(_, d)| d)
 }
 
+/// A view being installed: what group operations delivered in the old view's flush need.
+#[derive(Debug)]
+pub(super) struct Installing {
+    ids: ViewIds,
+    /// Groups that got a transitional view in this flush.
+    transitional: BTreeSet<String>,
+    /// The names of the old view's daemons that move on to the new view.
+    staying: BTreeSet<String>,
+}
+
 /// Numbers the group views made while a view is installed, beyond every earlier id.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ViewIds {
@@ -304,12 +314,26 @@ impl Core {
         self.membership.me().clone()
     }
 
+    /// Marks the view of a group operation delivered in a flush as transitional if its group is
+    /// in a transitional period (the flush gave it a transitional view, and the regular view that
+    /// ends the period is still to come). Such a view lists only the members that move on
+    /// together, like the transitional view before it.
+    pub(super) fn mark_transitional(&self, view: &mut gcs::GroupView) {
+        let Some(i) = &self.installing else {
+            return;
+        };
+        if i.transitional.contains(&view.group) {
+            view.transitional = true;
+            view.members.retain(|m| i.staying.contains(daemon_of(m)));
+        }
+    }
+
     /// The id of the group view made by a group operation at (`ts`, daemon at `addr`): ids follow
     /// the total order, and differ between daemons (the daemon's rank is the id modulo the
     /// cluster size), so views made in two partitions at once never share an id.
     pub(super) fn op_view_id(&mut self, ts: u64, origin: u16) -> ViewId {
-        if let Some(ids) = self.install_ids.as_mut() {
-            return ids.take();
+        if let Some(i) = self.installing.as_mut() {
+            return i.ids.take();
         }
         let k = self.membership.cluster_size() as u64;
         let rank = self
@@ -980,18 +1004,24 @@ impl Core {
             for d in flushed.before {
                 self.apply(d);
             }
+            let mut transitional = BTreeSet::new();
             for g in self.groups.names() {
                 let stays = |m: &str| staying.contains(daemon_of(m));
                 if let Some(view) = self.groups.transitional(&g, stays, ids.next_id()) {
                     ids.take();
                     self.deliver_view(view);
+                    transitional.insert(g);
                 }
             }
-            self.install_ids = Some(ids);
+            self.installing = Some(Installing {
+                ids,
+                transitional,
+                staying,
+            });
             for d in flushed.after {
                 self.apply(d);
             }
-            ids = self.install_ids.take().unwrap_or(ids);
+            ids = self.installing.take().map_or(ids, |i| i.ids);
         }
         // 2. The group table, from every member's announcement.
         let mut announced: BTreeMap<String, BTreeMap<String, Option<super::ClientId>>> =

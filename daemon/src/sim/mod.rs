@@ -534,6 +534,7 @@ impl Sim {
             let Some((id, req)) = self.daemons[d].inbox.pop_front() else {
                 break;
             };
+            let _span = tracing::info_span!("sim", d = d, t = %self.now).entered();
             self.daemons[d].core.handle_request(self.now, id, req);
             self.drain(d);
         }
@@ -681,6 +682,7 @@ impl Sim {
                             .push(Reverse((until.max(at), seq, to, from, bytes)));
                         continue;
                     }
+                    let _span = tracing::info_span!("sim", d = to, t = %self.now).entered();
                     self.daemons[to].core.handle_datagram(self.now, from, bytes);
                     self.drain(to);
                     self.feed(to);
@@ -689,6 +691,7 @@ impl Sim {
                 if self.daemons[d].paused_until.is_some() {
                     continue; // resumed at the top of the loop
                 }
+                let _span = tracing::info_span!("sim", d = d, t = %self.now).entered();
                 self.daemons[d].core.handle_timeout(self.now);
                 self.drain(d);
                 self.feed(d);
