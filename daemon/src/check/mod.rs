@@ -955,10 +955,9 @@ fn check_transitional(
             )
         });
     }
-    let before = st
-        .view
-        .or(st.stale.filter(|_| rejoined))
-        .and_then(|e| views.get(e));
+    // Joined again (and maybe left again) before the first leave's view came: the earlier
+    // membership is still the one in effect.
+    let before = st.view.or(st.stale).and_then(|e| views.get(e));
     match before {
         // A group operation's transitional view adds or removes a member: only the network
         // view that opens the period is a subset of the view before it.

@@ -208,12 +208,14 @@ impl Groups {
     }
 
     /// Makes `members` the membership of `group` after a daemon view change (reason `network`).
-    /// Returns the new view, or `None` if nothing changed.
+    /// Returns the new view, or `None` if nothing changed and the view is not `forced` (a group
+    /// that had a transitional view always gets the regular view that ends the period).
     pub fn replace_members(
         &mut self,
         group: &str,
         members: BTreeMap<String, Option<ClientId>>,
         view_id: ViewId,
+        forced: bool,
     ) -> Option<GroupView> {
         let old: BTreeSet<&String> = self
             .groups
@@ -221,7 +223,7 @@ impl Groups {
             .map(|g| g.members.keys().collect())
             .unwrap_or_default();
         let new: BTreeSet<&String> = members.keys().collect();
-        if old == new {
+        if old == new && !forced {
             return None;
         }
         let joined: Vec<String> = new.difference(&old).map(|m| (*m).clone()).collect();

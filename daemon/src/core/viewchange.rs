@@ -972,6 +972,7 @@ impl Core {
             set.into_iter().collect()
         };
         let new_members: BTreeSet<&DaemonId> = install.members.iter().collect();
+        let mut in_transition = BTreeSet::new();
         // 1. The old view's flush.
         if let (Some(c), Some(cut)) = (self.cluster.as_mut(), cut) {
             let survivor: Vec<bool> = c
@@ -1021,7 +1022,10 @@ impl Core {
             for d in flushed.after {
                 self.apply(d);
             }
-            ids = self.installing.take().map_or(ids, |i| i.ids);
+            if let Some(i) = self.installing.take() {
+                ids = i.ids;
+                in_transition = i.transitional;
+            }
         }
         // 2. The group table, from every member's announcement.
         let mut announced: BTreeMap<String, BTreeMap<String, Option<super::ClientId>>> =
@@ -1049,7 +1053,8 @@ impl Core {
                 Ok(i) => ViewId(at(shared_base + i as u64)),
                 Err(_) => ids.next_id(),
             };
-            if let Some(view) = self.groups.replace_members(&g, members, id) {
+            let forced = in_transition.contains(&g);
+            if let Some(view) = self.groups.replace_members(&g, members, id, forced) {
                 if id == ids.next_id() {
                     ids.take();
                 }
