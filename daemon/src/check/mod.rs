@@ -670,7 +670,9 @@ impl<'a> Walk<'a> {
                                 });
                             }
                         }
-                        let prev = st.view;
+                        // A process that joined again while still leaving is in its earlier
+                        // membership until the leave's view: that view comes next after it.
+                        let prev = st.view.or(st.stale);
                         if v.transitional {
                             check_transitional(log, v, st, &walk.views, report);
                         }
@@ -759,7 +761,7 @@ impl<'a> Walk<'a> {
                             .map(|g| ix.group_no(g))
                             .filter_map(|g| {
                                 let st = states.get(&g).filter(|st| st.receives())?;
-                                Some((g, st.view?))
+                                Some((g, st.view.or(st.stale)?))
                             })
                             .collect();
                         in_views.sort_unstable();
@@ -814,17 +816,20 @@ impl<'a> Walk<'a> {
                         let through_full = last_groups
                             .1
                             .iter()
-                            .any(|g| states.get(g).is_some_and(|st| st.joined));
+                            .any(|g| states.get(g).is_some_and(|st| st.joined && st.leaving == 0));
                         for &g in &last_groups.1 {
                             if let Some(st) = states.get(&g).filter(|st| st.receives()) {
                                 member = true;
+                                // Joined again while leaving: the earlier membership is still
+                                // the one in effect.
+                                let current = st.view.or(st.stale);
                                 if st.leaving > 0 && through_full {
-                                    if let Some(view) = st.view {
+                                    if let Some(view) = current {
                                         walk.loose.push((view, m));
                                     }
                                     continue;
                                 }
-                                if let Some(view) = st.view {
+                                if let Some(view) = current {
                                     walk.records[m].push(Record {
                                         proc: p,
                                         group: g,
