@@ -864,6 +864,19 @@ impl Walk<'_> {
         Some(self.views.get(next)?.view.view_id)
     }
 
+    /// The id of the first view of the transitional chain that view entry `e` ends, when the
+    /// holder had no regular view before it; None if `e` is its own first view.
+    fn first_of_period(&self, e: usize) -> Option<u64> {
+        let mut cur = self.views.get(e)?.prev?;
+        loop {
+            let entry = self.views.get(cur)?;
+            match entry.prev {
+                Some(p) => cur = p,
+                None => return Some(entry.view.view_id),
+            }
+        }
+    }
+
     /// The id of the regular view the holder had before view entry `e`, looking back through
     /// the transitional views before `e`; None if the holder had no regular view before them
     /// (its first view of the group was a transitional one).
@@ -1089,19 +1102,34 @@ fn check_integrity(
 fn check_same_view(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &mut Report) {
     // (group, transitional view id) -> the regular views its holders had before the transitional
     // period it belongs to.
+    // A holder whose period began before its first view (it joined inside the period) passes on
+    // what the other holders of its earlier transitional view had. Installs are keyed by (group,
+    // id) and ids grow along a chain, so the earlier view is always done first.
     let mut after: BTreeMap<(usize, u64), BTreeSet<u64>> = BTreeMap::new();
     for (&key, entries) in &walk.installs {
         let transitional = |e: &&usize| walk.views.get(**e).is_some_and(|x| x.view.transitional);
         if entries.iter().any(|e| transitional(&e)) {
-            let bases = entries
-                .iter()
-                .filter(transitional)
-                .filter_map(|&e| walk.regular_before(e))
-                .collect();
+            let mut bases = BTreeSet::new();
+            for &e in entries.iter().filter(transitional) {
+                match walk.regular_before(e) {
+                    Some(b) => {
+                        bases.insert(b);
+                    }
+                    None => {
+                        let first = walk.first_of_period(e);
+                        if let Some(earlier) = first.and_then(|f| after.get(&(key.0, f))) {
+                            bases.extend(earlier.iter().copied());
+                        }
+                    }
+                }
+            }
             after.insert(key, bases);
         }
     }
     let no_bases = BTreeSet::new();
+    // A transitional view whose period no holder saw begin (every holder joined inside it, and
+    // the view that opened it listed none of them) cannot be placed: it fits any view.
+    let unplaced = |g: usize, id: u64| after.get(&(g, id)).is_some_and(BTreeSet::is_empty);
     for (m, records) in walk.records.iter().enumerate() {
         // Group -> view id -> the processes that delivered the message in that view.
         let mut by_group: BTreeMap<usize, BTreeMap<u64, Vec<usize>>> = BTreeMap::new();
@@ -1122,7 +1150,11 @@ fn check_same_view(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &
             let bases = |id: u64| after.get(&(g, id)).unwrap_or(&no_bases);
             // Some view V must account for every delivery: made in V itself, or in a
             // transitional view of the period that directly followed V.
-            let fits = |v: u64| views.keys().all(|&id| id == v || bases(id).contains(&v));
+            let fits = |v: u64| {
+                views
+                    .keys()
+                    .all(|&id| id == v || bases(id).contains(&v) || unplaced(g, id))
+            };
             if views
                 .keys()
                 .any(|&id| fits(id) || bases(id).iter().any(|&b| fits(b)))

@@ -358,14 +358,17 @@ impl Core {
                 self.release_reserved(&member);
                 let local = self.sessions.client_named(&member);
                 let pending = pop_pending(&mut self.pending_joins, &group, &member);
-                let view_id = self.op_view_id(delivery.ts, delivery.origin);
+                let (view_id, shown) =
+                    self.op_view_id(&group, &member, delivery.ts, delivery.origin);
                 match self.groups.join(&group, &member, local, view_id) {
                     Ok(mut view) => {
                         self.mark_transitional(&mut view);
                         if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
                             m.groups.insert(group.clone());
                         }
-                        self.deliver_view(view);
+                        if shown {
+                            self.deliver_view(view);
+                        }
                         if let Some((c, id)) = pending {
                             self.send(c, Response::Ok { id });
                         }
@@ -388,7 +391,8 @@ impl Core {
             } => {
                 self.release_reserved(&member);
                 let pending = pop_pending(&mut self.pending_leaves, &group, &member);
-                let view_id = self.op_view_id(delivery.ts, delivery.origin);
+                let (view_id, shown) =
+                    self.op_view_id(&group, &member, delivery.ts, delivery.origin);
                 if let Ok(mut view) = self.groups.leave(&group, &member, reason, view_id) {
                     self.mark_transitional(&mut view);
                     let local = self.sessions.client_named(&member);
@@ -399,7 +403,9 @@ impl Core {
                     // The member that asked to leave sees the view without itself: its last event
                     // of the group, which tells it exactly where its membership ended.
                     to.extend(local);
-                    self.send_view(to, view);
+                    if shown {
+                        self.send_view(to, view);
+                    }
                 }
                 if let Some((c, id)) = pending {
                     self.send(c, Response::Ok { id });
@@ -424,6 +430,7 @@ impl Core {
     }
 
     fn send_view(&mut self, to: BTreeSet<ClientId>, view: GroupView) {
+        tracing::trace!(group = %view.group, id = view.view_id, transitional = view.transitional, members = ?view.members, "group view");
         if to.is_empty() {
             return;
         }

@@ -182,18 +182,19 @@ impl Groups {
     }
 
     /// The transitional view of `group` when only the members `stays` selects move on together,
-    /// or `None` if every member stays. The table is not changed: the regular view that follows
-    /// does that.
+    /// or `None` if the group has no members, or every member stays and the view is not
+    /// `always` wanted. The table is not changed: the regular view that follows does that.
     pub fn transitional(
         &self,
         group: &str,
         stays: impl Fn(&str) -> bool,
         view_id: ViewId,
+        always: bool,
     ) -> Option<GroupView> {
         let g = self.groups.get(group)?;
         let (members, left): (Vec<String>, Vec<String>) =
             g.members.keys().cloned().partition(|m| stays(m));
-        if left.is_empty() || g.members.is_empty() {
+        if (left.is_empty() && !always) || g.members.is_empty() {
             return None;
         }
         Some(GroupView {

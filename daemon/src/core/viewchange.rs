@@ -328,12 +328,29 @@ impl Core {
         }
     }
 
-    /// The id of the group view made by a group operation at (`ts`, daemon at `addr`): ids follow
-    /// the total order, and differ between daemons (the daemon's rank is the id modulo the
-    /// cluster size), so views made in two partitions at once never share an id.
-    pub(super) fn op_view_id(&mut self, ts: u64, origin: u16) -> ViewId {
-        if let Some(i) = self.installing.as_mut() {
-            return i.ids.take();
+    /// The id of the group view made by a group operation at (`ts`, daemon at `origin`), and
+    /// whether the view is shown. Ids follow the total order, and differ between daemons (the
+    /// daemon's rank is the id modulo the cluster size), so views made in two partitions at once
+    /// never share an id.
+    ///
+    /// Operations delivered in a flush after the transitional views are the exception: they
+    /// happen in the transitional configuration, so their group enters a transitional period
+    /// (opened here if the flush did not already), their views take fresh ids beyond it, and an
+    /// operation of a member on a departing daemon shows no view (the period's views list only
+    /// the members that move on, so it would change nothing in them).
+    pub(super) fn op_view_id(
+        &mut self,
+        group: &str,
+        member: &str,
+        ts: u64,
+        origin: u16,
+    ) -> (ViewId, bool) {
+        if self.installing.is_some() {
+            self.open_period(group);
+            if let Some(i) = self.installing.as_mut() {
+                let shown = i.staying.contains(daemon_of(member));
+                return (i.ids.take(), shown);
+            }
         }
         let k = self.membership.cluster_size() as u64;
         let rank = self
@@ -341,7 +358,28 @@ impl Core {
             .as_ref()
             .and_then(|c| c.view.addrs.get(origin as usize))
             .map_or(0, |a| self.membership.rank(*a));
-        ViewId(ts.saturating_mul(k).saturating_add(rank))
+        (ViewId(ts.saturating_mul(k).saturating_add(rank)), true)
+    }
+
+    /// Starts `group`'s transitional period in the flush under way, if it has not started: its
+    /// transitional view lists the members that move on together (all of them, if none leave).
+    fn open_period(&mut self, group: &str) {
+        let Some(i) = self.installing.as_mut() else {
+            return;
+        };
+        if !i.transitional.insert(group.to_string()) {
+            return;
+        }
+        let staying = &i.staying;
+        let stays = |m: &str| staying.contains(daemon_of(m));
+        let Some(view) = self
+            .groups
+            .transitional(group, stays, i.ids.next_id(), true)
+        else {
+            return;
+        };
+        i.ids.take();
+        self.deliver_view(view);
     }
 
     /// Queues `control` for `to` (handled at once if `to` is this daemon).
@@ -426,7 +464,9 @@ impl Core {
         out
     }
 
-    /// True if a member of the view is known to have left it: its recent hello names another view.
+    /// True if a member of the view is known to have left it: its recent hello names a later
+    /// view (every view's id is above its members' earlier ones; a hello naming an earlier view
+    /// was sent before that member installed this one).
     fn member_moved_on(&self) -> bool {
         let Some(c) = &self.cluster else {
             return false;
@@ -434,7 +474,7 @@ impl Core {
         c.view.ids.iter().any(|id| {
             self.membership.hello(id.addr).is_some_and(|h| {
                 h.incarnation == id.incarnation
-                    && h.view != c.view.view.view_id
+                    && h.view > c.view.view.view_id
                     && h.at > self.installed_at
             })
         })
@@ -1002,13 +1042,20 @@ impl Core {
                 delivered: cut.delivered,
             });
             self.counters.flush_discarded += flushed.discarded;
+            tracing::debug!(
+                before = flushed.before.len(),
+                after = flushed.after.len(),
+                discarded = flushed.discarded,
+                cut = ?cut,
+                "flushing the old view"
+            );
             for d in flushed.before {
                 self.apply(d);
             }
             let mut transitional = BTreeSet::new();
             for g in self.groups.names() {
                 let stays = |m: &str| staying.contains(daemon_of(m));
-                if let Some(view) = self.groups.transitional(&g, stays, ids.next_id()) {
+                if let Some(view) = self.groups.transitional(&g, stays, ids.next_id(), false) {
                     ids.take();
                     self.deliver_view(view);
                     transitional.insert(g);

@@ -640,6 +640,7 @@ impl Sim {
                 if self.daemons[d].paused_until.is_some_and(|t| t <= self.now) {
                     self.daemons[d].paused_until = None;
                     self.faults.push(format!("{} resume d{d}", self.now));
+                    let _span = tracing::info_span!("sim", d = d, t = %self.now).entered();
                     self.daemons[d].core.handle_timeout(self.now);
                     self.drain(d);
                     self.feed(d);
