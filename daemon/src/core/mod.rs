@@ -84,8 +84,10 @@ pub struct CoreConfig {
     pub hello: Duration,
     /// A member not heard from for this long is suspected and removed by a view change.
     pub failure_timeout: Duration,
-    /// Which life of this daemon this is: different at every start (the driver uses the wall
-    /// clock), so a restarted daemon is a new member.
+    /// Which life of this daemon this is: larger at every start (the driver uses the wall clock
+    /// in microseconds), so a restarted daemon is a new member. It is also where the Lamport
+    /// clock of a daemon's first view starts, so the group view ids a restarted daemon makes
+    /// (which follow the clock) lie beyond those of its earlier lives.
     pub incarnation: u64,
 }
 

@@ -17,7 +17,7 @@ use std::fmt;
 pub const MAGIC: [u8; 4] = *b"GCSD";
 
 /// The format version this daemon speaks; datagrams of another version are dropped.
-pub const WIRE_VERSION: u8 = 2;
+pub const WIRE_VERSION: u8 = 3;
 
 /// The sender index a datagram carries before its sender has formed a view.
 pub const NO_INDEX: u16 = u16::MAX;

@@ -107,6 +107,9 @@ pub struct FlushState {
 pub struct Cut {
     /// The old view.
     pub view: u64,
+    /// The members of the new view that come from it (a daemon that moved on to another view
+    /// meanwhile has left it, even if it is in the new view too), sorted.
+    pub survivors: Vec<DaemonId>,
     /// Per stream: deliver up to here.
     pub cut: Vec<u64>,
     /// Per stream: the largest `heard` of any survivor.
@@ -762,7 +765,7 @@ impl Core {
                 .view
                 .ids
                 .iter()
-                .map(|id| !ch.members.contains(id))
+                .map(|id| !cut.survivors.contains(id))
                 .collect();
             c.streams.set_departed(departed);
             for (o, seq) in cut.cut.iter().enumerate() {
@@ -799,7 +802,9 @@ impl Core {
                 )
             }
             (Some(c), None) => (c.orderer.clock(), 2 * self.groups.names().len() as u64),
-            (None, _) => (0, 0),
+            // A daemon in its first view starts its clock at its incarnation (its start time), so
+            // a restarted daemon never makes the ids of its previous life again.
+            (None, _) => (self.config.incarnation, 0),
         };
         let ready = ReadyState {
             who: self.my_id(),
@@ -897,6 +902,7 @@ impl Core {
                 };
                 Cut {
                     view,
+                    survivors: states.iter().map(|s| s.who.clone()).collect(),
                     cut: (0..n).map(|i| max_at(&|s| &s.contiguous, i)).collect(),
                     heard: (0..n).map(|i| max_at(&|s| &s.heard, i)).collect(),
                     delivered: states.iter().map(|s| s.delivered).max().unwrap_or((0, 0)),
@@ -1011,7 +1017,6 @@ impl Core {
             let set: BTreeSet<&str> = install.local.iter().map(|(g, _)| g.as_str()).collect();
             set.into_iter().collect()
         };
-        let new_members: BTreeSet<&DaemonId> = install.members.iter().collect();
         let mut in_transition = BTreeSet::new();
         // 1. The old view's flush.
         if let (Some(c), Some(cut)) = (self.cluster.as_mut(), cut) {
@@ -1019,7 +1024,7 @@ impl Core {
                 .view
                 .ids
                 .iter()
-                .map(|id| new_members.contains(id))
+                .map(|id| cut.survivors.contains(id))
                 .collect();
             let bound = survivor
                 .iter()
@@ -1028,13 +1033,8 @@ impl Core {
                 .map(|(o, _)| cut.heard.get(o).copied().unwrap_or(0))
                 .min()
                 .unwrap_or(u64::MAX);
-            let staying: BTreeSet<String> = c
-                .view
-                .ids
-                .iter()
-                .filter(|id| new_members.contains(id))
-                .map(|id| id.name.clone())
-                .collect();
+            let staying: BTreeSet<String> =
+                cut.survivors.iter().map(|id| id.name.clone()).collect();
             let flushed = c.orderer.flush(&FlushPlan {
                 cut: cut.cut.clone(),
                 survivor,

@@ -197,12 +197,12 @@ impl Sim {
         let now = Time(1_000_000);
         let daemons = (0..cfg.daemons)
             .map(|i| SimDaemon {
-                core: Core::new(core_config(&cfg, i, 1), now),
+                core: Core::new(core_config(&cfg, i, now.as_micros()), now),
                 addr: addr(i),
                 inbox: VecDeque::new(),
                 alive: true,
                 paused_until: None,
-                incarnation: 1,
+                incarnation: now.as_micros(),
             })
             .collect();
         let mut sim = Sim {
@@ -378,7 +378,8 @@ impl Sim {
     }
 
     fn restart(&mut self, d: usize) {
-        let incarnation = self.daemons[d].incarnation + 1;
+        // Like the real daemon's: its start time.
+        let incarnation = self.now.as_micros().max(self.daemons[d].incarnation + 1);
         self.daemons[d].incarnation = incarnation;
         self.daemons[d].core = Core::new(core_config(&self.cfg, d, incarnation), self.now);
         // Client ids start again in the new life.
@@ -701,7 +702,7 @@ impl Sim {
     }
 }
 
-/// The configuration of daemon `i` in its `incarnation`th life.
+/// The configuration of daemon `i` in the life that started at `incarnation` (µs).
 fn core_config(cfg: &SimConfig, i: usize, incarnation: u64) -> CoreConfig {
     let peers = (0..cfg.daemons).filter(|j| *j != i).map(addr).collect();
     CoreConfig {
