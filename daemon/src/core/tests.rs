@@ -170,7 +170,7 @@ fn join_sends_the_view_to_all_members_then_the_answer() {
     assert_eq!(
         join(&mut core, a, "g"),
         vec![
-            send(&[a], view("g", 3, &["a#h"], &["a#h"], &[], Reason::Join)),
+            send(&[a], view("g", 4, &["a#h"], &["a#h"], &[], Reason::Join)),
             send(&[a], Response::Ok { id: RequestId(1) }),
         ]
     );
@@ -179,7 +179,7 @@ fn join_sends_the_view_to_all_members_then_the_answer() {
         vec![
             send(
                 &[a, b],
-                view("g", 4, &["a#h", "b#h"], &["b#h"], &[], Reason::Join)
+                view("g", 5, &["a#h", "b#h"], &["b#h"], &[], Reason::Join)
             ),
             send(&[b], Response::Ok { id: RequestId(1) }),
         ]
@@ -295,7 +295,7 @@ fn departure_removes_the_client_from_its_groups_with_reason_disconnect() {
         out[1],
         send(
             &[a],
-            view("g", 5, &["a#h"], &[], &["b#h"], Reason::Disconnect)
+            view("g", 6, &["a#h"], &[], &["b#h"], Reason::Disconnect)
         )
     );
     // A departure reported twice (the reader and the writer both noticed) does nothing more.
@@ -325,7 +325,7 @@ fn watchers_get_the_current_view_then_changes() {
         drain(&mut core),
         vec![
             send(&[w], Response::Ok { id: RequestId(4) }),
-            send(&[w], view("g", 3, &["a#h"], &["a#h"], &[], Reason::Join)),
+            send(&[w], view("g", 4, &["a#h"], &["a#h"], &[], Reason::Join)),
         ]
     );
     core.handle_request(
@@ -340,7 +340,7 @@ fn watchers_get_the_current_view_then_changes() {
         drain(&mut core),
         vec![
             // The leaver sees the view without itself too: its membership's last event.
-            send(&[a, w], view("g", 4, &[], &[], &["a#h"], Reason::Leave)),
+            send(&[a, w], view("g", 5, &[], &[], &["a#h"], Reason::Leave)),
             send(&[a], Response::Ok { id: RequestId(5) }),
         ]
     );
