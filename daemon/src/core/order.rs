@@ -170,7 +170,8 @@ impl Orderer {
         self.frozen = true;
     }
 
-    /// The place in the total order of the last item delivered from it.
+    /// The place in the total order of the last item delivered from it (a group operation's
+    /// once its view is installed).
     pub fn delivered_position(&self) -> (u64, u16) {
         self.last_total
     }
@@ -228,11 +229,16 @@ impl Orderer {
             self.release(o, &mut f.before);
         }
         loop {
-            let out = if late { &mut f.after } else { &mut f.before };
-            if self.barrier.is_some() {
+            if let Some((_, origin, seq, _)) = &self.barrier {
+                let (origin, seq) = (*origin, *seq);
+                let ts = self.entry(origin, seq).map_or(0, |e| e.ts);
+                // Ordered here but not yet installed: it is late unless a survivor installed it.
+                late = late || (ts, origin) > plan.delivered;
+                let out = if late { &mut f.after } else { &mut f.before };
                 self.install_barrier(out);
                 continue;
             }
+            let out = if late { &mut f.after } else { &mut f.before };
             let next = self
                 .total
                 .iter()
@@ -283,6 +289,7 @@ impl Orderer {
             e.done = true;
             e.ts
         });
+        self.last_total = (ts, origin);
         let w = &mut self.ops_waiting[origin as usize];
         *w = w.saturating_sub(1);
         out.push(Delivery {
@@ -418,7 +425,6 @@ impl Orderer {
     /// Delivers the item at (`ts`, `origin`), just taken off the total order: a message at once
     /// (and what its stream held behind it), a group operation to the view barrier.
     fn deliver_total(&mut self, ts: u64, origin: u16, seq: u64, out: &mut Vec<Delivery>) {
-        self.last_total = (ts, origin);
         // An entry is always there: a totally ordered item stays queued until delivered.
         let Some(entry) = self.entry(origin, seq) else {
             return;
@@ -432,9 +438,12 @@ impl Orderer {
             return;
         };
         if kind == Kind::GroupOp {
+            // Counted as delivered once its view is installed, not now: a flush must not take a
+            // view only ordered (not shown) as one some daemon already delivered.
             self.ordered_epoch += 1;
             self.barrier = Some((self.ordered_epoch, origin, seq, item));
         } else {
+            self.last_total = (ts, origin);
             out.push(Delivery { origin, ts, item });
             self.release(origin as usize, out);
         }
