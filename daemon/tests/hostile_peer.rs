@@ -45,6 +45,7 @@ fn join_from_peer(member: &str, n: u64) -> Bytes {
                 clock: 2_000 * n,
                 last_seq: n,
                 epoch: n,
+                frontier: n,
                 received: vec![0, n],
             }),
         ],
@@ -79,6 +80,7 @@ fn a_timestamp_from_the_far_future_is_dropped() {
                 clock: u64::MAX,
                 last_seq: 0,
                 epoch: 0,
+                frontier: 0,
                 received: vec![0, 0],
             }),
             Chunk::Data(DataChunk {

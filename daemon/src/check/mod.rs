@@ -857,11 +857,28 @@ impl<'a> Walk<'a> {
     }
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
     /// The id of the view that directly replaced view entry `e` at its holder, if known.
     fn next_id(&self, e: usize) -> Option<u64> {
         let next = self.views.get(e)?.next?;
         Some(self.views.get(next)?.view.view_id)
+    }
+
+    /// The transitional views of group operations in the chain that view entry `e` ends (`e`
+    /// included), back to the regular view before it.
+    fn chain_operations(&self, e: usize) -> Vec<&'a gcs::GroupView> {
+        let mut out = Vec::new();
+        let mut cur = Some(e);
+        while let Some(entry) = cur.and_then(|c| self.views.get(c)) {
+            if !entry.view.transitional {
+                break;
+            }
+            if entry.view.reason != gcs::Reason::Network {
+                out.push(entry.view);
+            }
+            cur = entry.prev;
+        }
+        out
     }
 
     /// The id of the first view of the transitional chain that view entry `e` ends, when the
@@ -1105,13 +1122,27 @@ fn check_same_view(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &
     // A holder whose period began before its first view (it joined inside the period) passes on
     // what the other holders of its earlier transitional view had. Installs are keyed by (group,
     // id) and ids grow along a chain, so the earlier view is always done first.
+    //
+    // A group operation delivered inside the period (by daemons that had not installed it when
+    // the view change began) has a transitional view of its own; daemons that had installed it
+    // made its regular view. A period therefore also follows the regular views of the
+    // operations in its chain so far: those of the same operation, after the chain's start.
+    let regular_ops = regular_operations(walk);
     let mut after: BTreeMap<(usize, u64), BTreeSet<u64>> = BTreeMap::new();
     for (&key, entries) in &walk.installs {
         let transitional = |e: &&usize| walk.views.get(**e).is_some_and(|x| x.view.transitional);
         if entries.iter().any(|e| transitional(&e)) {
             let mut bases = BTreeSet::new();
             for &e in entries.iter().filter(transitional) {
-                match walk.regular_before(e) {
+                let start = walk.regular_before(e);
+                for op in walk.chain_operations(e) {
+                    let same = regular_ops.get(&(key.0, op_key(op)));
+                    let after_start = |id: &&u64| start.is_none_or(|s| **id > s);
+                    if let Some(id) = same.and_then(|ids| ids.iter().find(after_start)) {
+                        bases.insert(*id);
+                    }
+                }
+                match start {
                     Some(b) => {
                         bases.insert(b);
                     }
@@ -1188,6 +1219,27 @@ fn check_same_view(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &
             });
         }
     }
+}
+
+/// What a group operation's view did: its reason, who joined and who left.
+type OpKey<'a> = (u8, &'a [String], &'a [String]);
+
+fn op_key(v: &gcs::GroupView) -> OpKey<'_> {
+    (v.reason as u8, &v.joined, &v.left)
+}
+
+/// The regular views of group operations, by group and what they did, with their ids.
+fn regular_operations<'a>(walk: &Walk<'a>) -> BTreeMap<(usize, OpKey<'a>), BTreeSet<u64>> {
+    let mut out: BTreeMap<(usize, OpKey<'a>), BTreeSet<u64>> = BTreeMap::new();
+    for (&(g, id), entries) in &walk.installs {
+        let Some(e) = entries.first().and_then(|&e| walk.views.get(e)) else {
+            continue;
+        };
+        if !e.view.transitional && e.view.reason != gcs::Reason::Network {
+            out.entry((g, op_key(e.view))).or_default().insert(id);
+        }
+    }
+    out
 }
 
 /// Guarantee 3, sending view delivery, in the weak form the daemons promise: a message is

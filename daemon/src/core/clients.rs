@@ -358,17 +358,14 @@ impl Core {
                 self.release_reserved(&member);
                 let local = self.sessions.client_named(&member);
                 let pending = pop_pending(&mut self.pending_joins, &group, &member);
-                let (view_id, shown) =
-                    self.op_view_id(&group, &member, delivery.ts, delivery.origin);
+                let view_id = self.op_view_id(&group, delivery.ts, delivery.origin);
                 match self.groups.join(&group, &member, local, view_id) {
                     Ok(mut view) => {
                         self.mark_transitional(&mut view);
                         if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
                             m.groups.insert(group.clone());
                         }
-                        if shown {
-                            self.deliver_view(view);
-                        }
+                        self.deliver_view(view);
                         if let Some((c, id)) = pending {
                             self.send(c, Response::Ok { id });
                         }
@@ -391,8 +388,7 @@ impl Core {
             } => {
                 self.release_reserved(&member);
                 let pending = pop_pending(&mut self.pending_leaves, &group, &member);
-                let (view_id, shown) =
-                    self.op_view_id(&group, &member, delivery.ts, delivery.origin);
+                let view_id = self.op_view_id(&group, delivery.ts, delivery.origin);
                 if let Ok(mut view) = self.groups.leave(&group, &member, reason, view_id) {
                     self.mark_transitional(&mut view);
                     let local = self.sessions.client_named(&member);
@@ -403,9 +399,7 @@ impl Core {
                     // The member that asked to leave sees the view without itself: its last event
                     // of the group, which tells it exactly where its membership ended.
                     to.extend(local);
-                    if shown {
-                        self.send_view(to, view);
-                    }
+                    self.send_view(to, view);
                 }
                 if let Some((c, id)) = pending {
                     self.send(c, Response::Ok { id });

@@ -43,7 +43,7 @@ pub fn header_len(cluster_len: usize) -> usize {
 
 /// Bytes an acknowledgement takes in a view of `n` daemons.
 pub fn ack_len(n: usize) -> usize {
-    1 + 8 + 8 + 8 + 2 + 8 * n
+    1 + 8 + 8 + 8 + 8 + 2 + 8 * n
 }
 
 /// The largest chunk body that fits in a datagram of `max_datagram` bytes beside the header and an
@@ -504,6 +504,7 @@ impl Core {
             clock: c.orderer.clock(),
             last_seq: c.streams.last_own_seq(),
             epoch: c.orderer.epoch(),
+            frontier: c.streams.frontier(c.orderer.clock()),
             received: c.streams.received_vector(),
         });
         let mut arena = std::mem::take(&mut self.tx_arena);

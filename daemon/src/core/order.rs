@@ -414,7 +414,9 @@ impl Orderer {
                     })
                 )
             });
-            if safe && !streams.is_stable(origin, seq) {
+            // Every daemon must hold the item and everything before it in the total order, so
+            // that no flush anywhere can leave it out.
+            if safe && !(streams.is_stable(origin, seq) && streams.everyone_holds_up_to(ts)) {
                 return;
             }
             self.total.pop_first();
@@ -602,6 +604,7 @@ mod tests {
                 clock: self.o[from].clock(),
                 last_seq: self.s[from].last_own_seq(),
                 epoch: self.o[from].epoch(),
+                frontier: self.s[from].frontier(self.o[from].clock()),
                 received: self.s[from].received_vector(),
             };
             let to = 1 - from;

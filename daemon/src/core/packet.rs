@@ -120,6 +120,9 @@ pub struct Ack {
     pub last_seq: u64,
     /// How many group operations the sender has ordered.
     pub epoch: u64,
+    /// The sender has every item of every stream whose timestamp is at most this: a safe item
+    /// is delivered once every daemon's frontier has passed it.
+    pub frontier: u64,
     /// For each daemon of the view, by index: the sender has every item of its stream up to here.
     pub received: Vec<u64>,
 }
@@ -258,7 +261,7 @@ pub fn encoded_len(chunk: &Chunk) -> usize {
         Chunk::Hello { name, .. } => 1 + 1 + name.len().min(255) + 2 + 8 + 8,
         Chunk::Control { body, .. } => CONTROL_CHUNK_OVERHEAD + body.len(),
         Chunk::Data(d) => DATA_CHUNK_OVERHEAD + d.body.len(),
-        Chunk::Ack(a) => 1 + 8 + 8 + 8 + 2 + 8 * a.received.len(),
+        Chunk::Ack(a) => 1 + 8 + 8 + 8 + 8 + 2 + 8 * a.received.len(),
         Chunk::Nack { ranges, .. } => 1 + 2 + 2 + 16 * ranges.len(),
     }
 }
@@ -307,6 +310,7 @@ fn encode_chunk(buf: &mut BytesMut, chunk: &Chunk) {
             buf.put_u64(a.clock);
             buf.put_u64(a.last_seq);
             buf.put_u64(a.epoch);
+            buf.put_u64(a.frontier);
             buf.put_u16(a.received.len() as u16);
             for r in &a.received {
                 buf.put_u64(*r);
@@ -459,6 +463,7 @@ pub fn decode(bytes: Bytes) -> Result<(Header, Vec<Chunk>), DecodeError> {
                 let clock = r.u64()?;
                 let last_seq = r.u64()?;
                 let epoch = r.u64()?;
+                let frontier = r.u64()?;
                 let n = r.u16()? as usize;
                 if n * 8 > r.left() {
                     return Err(DecodeError::Truncated);
@@ -468,6 +473,7 @@ pub fn decode(bytes: Bytes) -> Result<(Header, Vec<Chunk>), DecodeError> {
                     clock,
                     last_seq,
                     epoch,
+                    frontier,
                     received,
                 })
             }
@@ -751,6 +757,7 @@ mod tests {
                 clock: 9,
                 last_seq: 4,
                 epoch: 1,
+                frontier: 8,
                 received: vec![1, 2, 3],
             }),
             Chunk::Data(DataChunk {
@@ -843,7 +850,7 @@ mod tests {
         #[test]
         fn every_truncation_of_a_good_datagram_is_an_error(cut in 0usize..80) {
             let mut b = DatagramBuilder::new(&header(), 1472);
-            b.push(&Chunk::Ack(Ack { clock: 1, last_seq: 2, epoch: 0, received: vec![5, 6] }));
+            b.push(&Chunk::Ack(Ack { clock: 1, last_seq: 2, epoch: 0, frontier: 1, received: vec![5, 6] }));
             let full = b.finish();
             if cut < full.len() {
                 let r = decode(full.slice(..cut));

@@ -141,6 +141,15 @@ pub struct Streams {
     /// Daemons that are leaving the view (a view change is under way without them): they are not
     /// asked for missing chunks.
     departed: Vec<bool>,
+    /// While a view change is under way: per stream, the most this daemon may acknowledge. An
+    /// acknowledgement promises the item will be delivered here (a safe item is delivered once
+    /// every daemon acknowledged it), and the flush delivers only what the member reported in
+    /// its state, or the cut agreed later.
+    ack_cap: Option<Vec<u64>>,
+    /// The frontier acknowledged while a view change is under way (see `ack_cap`).
+    frontier_cap: Option<u64>,
+    /// Per daemon: the frontier from its latest ack (this daemon's own is computed).
+    frontiers: Vec<u64>,
 }
 
 impl Streams {
@@ -155,6 +164,9 @@ impl Streams {
             acked: vec![vec![0; n]; n],
             own_unstable: 0,
             departed: vec![false; n],
+            ack_cap: None,
+            frontier_cap: None,
+            frontiers: vec![0; n],
         }
     }
 
@@ -203,9 +215,56 @@ impl Streams {
         self.acked.iter().all(|row| row[origin as usize] >= seq)
     }
 
-    /// What this daemon has of each stream, for its acks.
+    /// What this daemon has of each stream, for its acks (no more than the cap, if one is set).
     pub fn received_vector(&self) -> Vec<u64> {
-        self.streams.iter().map(|s| s.contiguous).collect()
+        let mut v: Vec<u64> = self.streams.iter().map(|s| s.contiguous).collect();
+        if let Some(cap) = &self.ack_cap {
+            for (r, c) in v.iter_mut().zip(cap) {
+                *r = (*r).min(*c);
+            }
+        }
+        v
+    }
+
+    /// Acknowledges nothing beyond what this daemon has now (it reported it for a view change;
+    /// `clock` is its Lamport clock).
+    pub fn cap_acks(&mut self, clock: u64) {
+        if self.ack_cap.is_none() {
+            self.frontier_cap = Some(self.frontier(clock));
+            self.ack_cap = Some(self.streams.iter().map(|s| s.contiguous).collect());
+        }
+    }
+
+    /// This daemon's frontier, for its acks: it has every item of every stream with a timestamp
+    /// up to here (its own stream's future items lie beyond `clock`).
+    pub fn frontier(&self, clock: u64) -> u64 {
+        let heard = self
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|(o, _)| *o != self.me as usize)
+            .map(|(_, s)| s.heard_ts)
+            .min()
+            .unwrap_or(u64::MAX);
+        let f = heard.min(clock);
+        self.frontier_cap.map_or(f, |cap| f.min(cap))
+    }
+
+    /// True if every other daemon has said it holds every item with a timestamp up to `ts`.
+    pub fn everyone_holds_up_to(&self, ts: u64) -> bool {
+        self.frontiers
+            .iter()
+            .enumerate()
+            .all(|(e, f)| e == self.me as usize || *f >= ts)
+    }
+
+    /// Acknowledges up to `cut` too (the view change agreed to deliver that much).
+    pub fn raise_ack_cap(&mut self, cut: &[u64]) {
+        if let Some(cap) = &mut self.ack_cap {
+            for (c, seq) in cap.iter_mut().zip(cut) {
+                *c = (*c).max(*seq);
+            }
+        }
     }
 
     /// What this daemon has of `origin`'s stream: every chunk up to here.
@@ -420,6 +479,10 @@ impl Streams {
                 self.acked[f][d] = r;
                 moved = true;
             }
+        }
+        if ack.frontier > self.frontiers[f] {
+            self.frontiers[f] = ack.frontier;
+            moved = true;
         }
         let s = &mut self.streams[f];
         s.announced = s.announced.max(ack.last_seq);
@@ -658,6 +721,7 @@ mod tests {
             clock: 2,
             last_seq: 0,
             epoch: 0,
+            frontier: 0,
             received: d1.received_vector(),
         };
         d2.on_ack(1, &ack);
@@ -682,6 +746,7 @@ mod tests {
             clock: 9,
             last_seq: 1,
             epoch: 0,
+            frontier: 0,
             received: a.received_vector(),
         };
         b.on_ack(0, &ack);
@@ -703,6 +768,7 @@ mod tests {
             clock: 1,
             last_seq: 0,
             epoch: 0,
+            frontier: 0,
             received: b.received_vector(),
         };
         assert!(a.on_ack(1, &ack));

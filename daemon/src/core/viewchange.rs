@@ -331,28 +331,20 @@ impl Core {
         }
     }
 
-    /// The id of the group view made by a group operation at (`ts`, daemon at `origin`), and
-    /// whether the view is shown. Ids follow the total order, and differ between daemons (the
-    /// daemon's rank is the id modulo the cluster size), so views made in two partitions at once
-    /// never share an id.
+    /// The id of the group view made by a group operation at (`ts`, daemon at `origin`). Ids
+    /// follow the total order, and differ between daemons (the daemon's rank is the id modulo the
+    /// cluster size), so views made in two partitions at once never share an id.
     ///
     /// Operations delivered in a flush after the transitional views are the exception: they
     /// happen in the transitional configuration, so their group enters a transitional period
-    /// (opened here if the flush did not already), their views take fresh ids beyond it, and an
-    /// operation of a member on a departing daemon shows no view (the period's views list only
-    /// the members that move on, so it would change nothing in them).
-    pub(super) fn op_view_id(
-        &mut self,
-        group: &str,
-        member: &str,
-        ts: u64,
-        origin: u16,
-    ) -> (ViewId, bool) {
+    /// (opened here if the flush did not already) and their views take fresh ids beyond it. Such
+    /// a view still names a member on a departing daemon that joined or left, though it lists
+    /// only the members that move on.
+    pub(super) fn op_view_id(&mut self, group: &str, ts: u64, origin: u16) -> ViewId {
         if self.installing.is_some() {
             self.open_period(group);
             if let Some(i) = self.installing.as_mut() {
-                let shown = i.staying.contains(daemon_of(member));
-                return (i.ids.take(), shown);
+                return i.ids.take();
             }
         }
         let k = self.membership.cluster_size() as u64;
@@ -361,7 +353,7 @@ impl Core {
             .as_ref()
             .and_then(|c| c.view.addrs.get(origin as usize))
             .map_or(0, |a| self.membership.rank(*a));
-        (ViewId(ts.saturating_mul(k).saturating_add(rank)), true)
+        ViewId(ts.saturating_mul(k).saturating_add(rank))
     }
 
     /// Starts `group`'s transitional period in the flush under way, if it has not started: its
@@ -708,6 +700,7 @@ impl Core {
         let (view, contiguous, heard, delivered) = match self.cluster.as_mut() {
             Some(c) => {
                 c.orderer.freeze();
+                c.streams.cap_acks(c.orderer.clock());
                 let n = c.view.len() as u16;
                 let me = c.view.me;
                 let clock = c.orderer.clock();
@@ -768,6 +761,7 @@ impl Core {
                 .map(|id| !cut.survivors.contains(id))
                 .collect();
             c.streams.set_departed(departed);
+            c.streams.raise_ack_cap(&cut.cut);
             for (o, seq) in cut.cut.iter().enumerate() {
                 c.streams.expect(o as u16, *seq);
             }
