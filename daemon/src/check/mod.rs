@@ -1135,9 +1135,10 @@ fn check_same_view(history: &History, ix: &Index<'_>, walk: &Walk<'_>, report: &
             let mut bases = BTreeSet::new();
             for &e in entries.iter().filter(transitional) {
                 let start = walk.regular_before(e);
-                for op in walk.chain_operations(e) {
+                // Without a start the operation cannot be told from an earlier one alike.
+                for op in start.map(|_| walk.chain_operations(e)).unwrap_or_default() {
                     let same = regular_ops.get(&(key.0, op_key(op)));
-                    let after_start = |id: &&u64| start.is_none_or(|s| **id > s);
+                    let after_start = |id: &&u64| start.is_some_and(|s| **id > s);
                     if let Some(id) = same.and_then(|ids| ids.iter().find(after_start)) {
                         bases.insert(*id);
                     }
