@@ -244,6 +244,7 @@ impl Core {
                 }
                 return;
             }
+            HelloOutcome::Stale => return,
             HelloOutcome::Accepted => self.last_hello = Some(self.now),
         }
         if self.departed.get(&from).is_some_and(|i| *i != incarnation) {
@@ -280,7 +281,7 @@ impl Core {
     }
 
     /// True if the configured peer at `addr` is not a member of the view (with its current
-    /// life): it is sent hellos.
+    /// life; a hello from a later life means it restarted): it is sent hellos.
     fn is_outsider(&self, addr: SocketAddr) -> bool {
         !self.cluster.as_ref().is_some_and(|c| {
             c.view.ids.iter().any(|d| {
@@ -288,7 +289,7 @@ impl Core {
                     && self
                         .membership
                         .hello(addr)
-                        .is_none_or(|h| h.incarnation == d.incarnation)
+                        .is_none_or(|h| h.incarnation <= d.incarnation)
             })
         })
     }

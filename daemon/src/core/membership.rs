@@ -30,6 +30,8 @@ pub enum HelloOutcome {
     Rejected(String),
     /// Recorded.
     Accepted,
+    /// From an earlier life of the peer than one already heard (it came late): ignored.
+    Stale,
 }
 
 /// What the last hello of a peer said.
@@ -227,6 +229,9 @@ impl Membership {
                     "{from} was '{}' and now says it is '{name}'",
                     known.name
                 ));
+            }
+            if incarnation < known.incarnation {
+                return HelloOutcome::Stale;
             }
         }
         *slot = Some(PeerHello {

@@ -436,8 +436,9 @@ impl Core {
                     continue;
                 }
                 if let Some(h) = self.membership.hello(id.addr) {
-                    // Restarted: the old life is gone (the new one is an outsider below).
-                    if h.incarnation != id.incarnation {
+                    // Restarted: the old life is gone (the new one is an outsider below). A hello
+                    // of an earlier life than the member's says nothing.
+                    if h.incarnation > id.incarnation {
                         continue;
                     }
                 }
@@ -504,6 +505,12 @@ impl Core {
         // The lowest member runs the change; if it does not within the failure timeout (it may
         // not see what this daemon sees), this daemon runs it.
         if leader || self.now.saturating_since(since) >= self.config.failure_timeout {
+            tracing::debug!(
+                suspected = ?self.suspected,
+                departed = ?self.departed,
+                desired = ?desired.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+                "the daemon view should change"
+            );
             self.propose(desired);
         }
     }
