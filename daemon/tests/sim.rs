@@ -1,19 +1,20 @@
-//! The deterministic simulator as the main test bed: a fixed batch of seeds in CI, one seed
+//! The deterministic simulator as the main test bed: fixed batches of seeds in CI, one seed
 //! replayed on demand, more seeds for a soak.
 //!
-//! - `cargo test -p gcsd --test sim` runs the fixed batch (`GCS_SIM_SEEDS=N` runs N seeds
-//!   instead, starting at `GCS_SIM_BASE`, default 0).
-//! - `GCS_SIM_SEED=S cargo test -p gcsd --test sim replay -- --nocapture` replays seed S.
-//! - `GCS_SIM_FAULTS=1` adds daemon faults (crashes, restarts, pauses, partitions) to the runs.
-//!   The view change under faults is still being finished: these runs are not yet part of CI
-//!   (see `notes/membership.md` for what they still find).
+//! - `cargo test -p gcsd --test sim` runs two fixed batches: seeds on a network that loses,
+//!   duplicates and delays datagrams, and seeds that add daemon faults (crashes, restarts,
+//!   pauses longer than the failure timeout, partitions symmetric and one-way, heals).
+//! - `GCS_SIM_SEEDS=N` runs N seeds per batch instead, starting at `GCS_SIM_BASE` (default 0);
+//!   `GCS_SIM_FAULTS=1` or `0` runs only the batch with or without faults.
+//! - `GCS_SIM_SEED=S cargo test -p gcsd --test sim replay -- --nocapture` replays seed S
+//!   (with `GCS_SIM_FAULTS=1` for a seed of the fault batch). Each failure prints its command.
 
 use gcsd::sim::{Outcome, Sim, SimConfig};
 
-/// The run of `seed`: its configuration drawn from the seed, faults only when asked for.
-fn run_seed(seed: u64) -> Outcome {
+/// The run of `seed`: its configuration drawn from the seed, with daemon faults or without.
+fn run_seed(seed: u64, faults: bool) -> Outcome {
     let mut cfg = SimConfig::from_seed(seed);
-    if env_u64("GCS_SIM_FAULTS").unwrap_or(0) == 0 {
+    if !faults {
         // No faults, and a failure timeout long enough that loss alone never changes the view.
         cfg.fault_rate = 0.0;
         cfg.failure_timeout = std::time::Duration::from_secs(3);
@@ -25,24 +26,34 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-/// Seeds the CI batch runs: enough to cover every shape `SimConfig::from_seed` draws.
+/// Seeds the CI batch without faults runs: enough to cover every shape `SimConfig::from_seed`
+/// draws.
 const CI_SEEDS: u64 = 100;
 
-#[test]
-fn a_batch_of_seeds_keeps_every_guarantee() {
-    let count = env_u64("GCS_SIM_SEEDS").unwrap_or(CI_SEEDS);
+/// Seeds the CI batch with faults runs: faults are drawn per run, so it takes more.
+const CI_FAULT_SEEDS: u64 = 200;
+
+/// Runs a batch unless `GCS_SIM_FAULTS` asks for the other one only.
+fn batch(faults: bool, default_count: u64) {
+    if env_u64("GCS_SIM_FAULTS").is_some_and(|f| (f != 0) != faults) {
+        return;
+    }
+    let count = env_u64("GCS_SIM_SEEDS").unwrap_or(default_count);
     let base = env_u64("GCS_SIM_BASE").unwrap_or(0);
     let mut failures = Vec::new();
     let mut delivered = 0;
+    let mut faults_injected = 0;
     for seed in base..base + count {
-        let outcome = run_seed(seed);
+        let outcome = run_seed(seed, faults);
         delivered += outcome.delivered;
+        faults_injected += outcome.faults.len();
         if !outcome.violations.is_empty() {
             failures.push(outcome.report());
         } else if outcome.held_bytes != 0 {
+            let flag = if faults { " GCS_SIM_FAULTS=1" } else { "" };
             failures.push(format!(
                 "seed {seed}: {} bytes still held after everything settled (garbage not collected)\n\
-                 replay with: GCS_SIM_SEED={seed} cargo test -p gcsd --test sim replay -- --nocapture\n",
+                 replay with: GCS_SIM_SEED={seed}{flag} cargo test -p gcsd --test sim replay -- --nocapture\n",
                 outcome.held_bytes
             ));
         }
@@ -51,13 +62,27 @@ fn a_batch_of_seeds_keeps_every_guarantee() {
         delivered > 0,
         "the batch delivered nothing: the simulator is not exercising anything"
     );
+    assert!(
+        !faults || faults_injected > 0,
+        "the fault batch injected no fault: it is not exercising the view change"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_batch_of_seeds_keeps_every_guarantee() {
+    batch(false, CI_SEEDS);
+}
+
+#[test]
+fn a_batch_of_seeds_with_daemon_faults_keeps_every_guarantee() {
+    batch(true, CI_FAULT_SEEDS);
 }
 
 #[test]
 fn replay() {
     let seed = env_u64("GCS_SIM_SEED").unwrap_or(1);
-    let outcome = run_seed(seed);
+    let outcome = run_seed(seed, env_u64("GCS_SIM_FAULTS").unwrap_or(0) != 0);
     println!(
         "seed {seed}: {:?}\n{} messages sent, {} deliveries, {} violations",
         outcome.config,
@@ -71,8 +96,8 @@ fn replay() {
 #[test]
 fn the_same_seed_gives_the_same_history() {
     for seed in [3, 11] {
-        let a = format!("{:?}", run_seed(seed).history);
-        let b = format!("{:?}", run_seed(seed).history);
+        let a = format!("{:?}", run_seed(seed, true).history);
+        let b = format!("{:?}", run_seed(seed, true).history);
         assert_eq!(a, b, "seed {seed} is not deterministic");
     }
 }
