@@ -290,8 +290,12 @@ async fn no_daemon_is_suspected_while_the_cluster_is_flooded() {
     }
     // While the flood runs, every daemon keeps every other as a member.
     let mut watchers = Vec::new();
+    let mut views = Vec::new();
     for d in &cluster.daemons {
-        watchers.push(d.client("").await);
+        let mut w = d.client("").await;
+        let s = w.status().await.expect("status");
+        views.push((s.daemon_view, s.counters.view_changes));
+        watchers.push(w);
     }
     let mut suspected = Vec::new();
     while readers.iter().any(|r| !r.is_finished()) {
@@ -310,4 +314,14 @@ async fn no_daemon_is_suspected_while_the_cluster_is_flooded() {
         t.await.expect("task");
     }
     assert!(suspected.is_empty(), "{suspected:?}");
+    // Not even a passing suspicion: the daemon view is still the one from before the flood.
+    for (w, (view, changes)) in watchers.iter_mut().zip(&views) {
+        let s = w.status().await.expect("status");
+        assert_eq!(&s.daemon_view, view, "{} changed its view", s.daemon);
+        assert_eq!(
+            s.counters.view_changes, *changes,
+            "{}: {:?}",
+            s.daemon, s.counters
+        );
+    }
 }

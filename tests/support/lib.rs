@@ -156,6 +156,14 @@ impl TestDaemon {
             .unwrap_or_else(|e| panic!("connect as '{name}' failed: {e}"))
     }
 
+    /// Sends `signal` (SIGSTOP, SIGCONT, ...) without waiting for anything.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill only sends a signal to a process id we own.
+        unsafe {
+            libc::kill(self.pid() as i32, signal);
+        }
+    }
+
     /// Sends `signal` and waits for the daemon to exit.
     pub fn stop_with(&mut self, signal: i32) -> ExitStatus {
         let mut child = self.child.take().expect("daemon running");
@@ -195,6 +203,8 @@ pub struct TestCluster {
     pub daemons: Vec<TestDaemon>,
     /// Their UDP addresses, in the same order.
     pub addrs: Vec<std::net::SocketAddr>,
+    config: String,
+    args: Vec<Vec<String>>,
 }
 
 impl TestCluster {
@@ -208,7 +218,7 @@ impl TestCluster {
             .port();
         let net = (port % 250) as u8 + 1;
         let addr = |i: usize| format!("127.{net}.{}.{}:{port}", std::process::id() % 250, i + 1);
-        let daemons: Vec<TestDaemon> = (0..n)
+        let args: Vec<Vec<String>> = (0..n)
             .map(|i| {
                 let name = format!("d{}", i + 1);
                 let listen = addr(i);
@@ -217,34 +227,71 @@ impl TestCluster {
                     args.push("--peer".into());
                     args.push(addr(j));
                 }
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                TestDaemon::spawn(config, &args)
+                args
+            })
+            .collect();
+        let daemons: Vec<TestDaemon> = args
+            .iter()
+            .map(|a| {
+                let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                TestDaemon::spawn(config, &a)
             })
             .collect();
         let addrs = (0..n)
             .map(|i| addr(i).parse().expect("a socket address"))
             .collect();
-        let mut cluster = TestCluster { daemons, addrs };
+        let mut cluster = TestCluster {
+            daemons,
+            addrs,
+            config: config.to_string(),
+            args,
+        };
         for d in &mut cluster.daemons {
             d.wait_ready();
         }
-        for d in &cluster.daemons {
+        let all: Vec<usize> = (0..n).collect();
+        cluster.wait_for_view(&all).await;
+        cluster
+    }
+
+    /// Starts daemon `i` again (same name, address and peers; a new incarnation) after it was
+    /// stopped, and waits until its socket is open.
+    pub fn restart(&mut self, i: usize) {
+        let a: Vec<&str> = self.args[i].iter().map(String::as_str).collect();
+        let mut d = TestDaemon::spawn(&self.config, &a);
+        d.wait_ready();
+        self.daemons[i] = d;
+    }
+
+    /// Waits until each daemon in `which` has a view of exactly the daemons in `which`, and
+    /// returns that view.
+    pub async fn wait_for_view(&self, which: &[usize]) -> gcs::DaemonView {
+        let mut want: Vec<String> = which.iter().map(|i| format!("d{}", i + 1)).collect();
+        want.sort();
+        let mut seen = None;
+        for &i in which {
+            let d = &self.daemons[i];
             let mut c = d.client("").await;
             let deadline = std::time::Instant::now() + PATIENCE;
             loop {
                 let s = c.status().await.expect("status");
-                if s.daemon_view.members.len() == n {
+                let mut members = s.daemon_view.members.clone();
+                members.sort();
+                if members == want {
+                    seen = Some(s.daemon_view);
                     break;
                 }
                 assert!(
                     std::time::Instant::now() < deadline,
-                    "the cluster did not form; log:\n{}",
+                    "d{} never reached a view of {want:?} (it has {:?}); log:\n{}",
+                    i + 1,
+                    s.daemon_view,
                     d.log()
                 );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        cluster
+        seen.expect("at least one daemon")
     }
 }
 
@@ -367,6 +414,17 @@ impl Recorder {
             Event::View(v) => self.log.push(gcsd::check::Event::View(v.clone())),
             Event::DaemonView(_) => {}
         }
+    }
+
+    /// Receives until nothing has come for `quiet`, logging everything.
+    pub async fn drain(&mut self, quiet: Duration) {
+        while self.recv_within(quiet).await.is_some() {}
+    }
+
+    /// Logs that the process ended here with its daemon (killed): the checker then asks nothing
+    /// more of it.
+    pub fn crashed(&mut self) {
+        self.log.push(gcsd::check::Event::Disconnect);
     }
 
     /// Messages delivered so far.
