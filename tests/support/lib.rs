@@ -74,14 +74,36 @@ impl TestDaemon {
     }
 
     /// Starts a daemon with `config` and exactly these flags (besides its socket and config
+    /// file) inside network namespace `netns`, and waits until its socket is open. Its socket
+    /// is on the shared file system, so clients connect to it from anywhere.
+    pub fn start_in_netns(netns: &str, config: &str, args: &[&str]) -> TestDaemon {
+        let mut d = Self::spawn_with(&["ip", "netns", "exec", netns], config, args);
+        d.wait_ready();
+        d
+    }
+
+    /// Starts a daemon with `config` and exactly these flags (besides its socket and config
     /// file), without waiting for it to be ready.
     fn spawn(config: &str, args: &[&str]) -> TestDaemon {
+        Self::spawn_with(&[], config, args)
+    }
+
+    /// Like `spawn`, through the command `prefix` (e.g. `ip netns exec ns`).
+    fn spawn_with(prefix: &[&str], config: &str, args: &[&str]) -> TestDaemon {
         let dir = tempfile::tempdir().expect("temporary directory");
         let socket = dir.path().join("gcsd.sock");
         let config_path = dir.path().join("gcsd.toml");
         std::fs::write(&config_path, config).expect("write config");
         let log = std::fs::File::create(dir.path().join("gcsd.log")).expect("log file");
-        let child = Command::new(bin("gcsd"))
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin("gcsd"));
+                c
+            }
+            None => Command::new(bin("gcsd")),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&config_path)
             .arg("--socket")
