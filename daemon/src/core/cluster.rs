@@ -339,6 +339,13 @@ impl Core {
         if now >= self.next_heartbeat {
             self.ack_due = true;
         }
+        // A safe item waits for every daemon's frontier: tell the others at once when ours
+        // passes it, rather than at the next heartbeat.
+        if let Some(ts) = c.orderer.first_safe_unannounced() {
+            if c.streams.frontier(c.orderer.clock()) >= ts {
+                self.ack_due = true;
+            }
+        }
         let busy = c.streams.busy() || c.orderer.busy();
         if busy && now >= self.next_busy_ack {
             self.ack_due = true;
@@ -501,11 +508,12 @@ impl Core {
             return;
         }
         let peers = c.view.peers();
+        let frontier = c.streams.frontier(c.orderer.clock());
         let ack = Chunk::Ack(Ack {
             clock: c.orderer.clock(),
             last_seq: c.streams.last_own_seq(),
             epoch: c.orderer.epoch(),
-            frontier: c.streams.frontier(c.orderer.clock()),
+            frontier,
             received: c.streams.received_vector(),
         });
         let mut arena = std::mem::take(&mut self.tx_arena);
@@ -536,6 +544,9 @@ impl Core {
             }
         }
         self.tx_arena = arena;
+        if let Some(c) = self.cluster.as_mut() {
+            c.orderer.frontier_announced(frontier);
+        }
         self.ack_due = false;
         self.next_heartbeat = self.now + self.config.heartbeat;
         self.next_busy_ack = self.now + self.config.retransmit;

@@ -240,6 +240,9 @@ pub struct Core {
     change: Option<viewchange::Change>,
     /// The largest view-change round seen.
     round: u64,
+    /// The latest view-change attempt this daemon joined: it never joins that one again, nor an
+    /// earlier one (a late or repeated proposal).
+    joined: Option<viewchange::Attempt>,
     /// Membership messages being reassembled.
     control_in: viewchange::ControlIn,
     /// Numbers this daemon's membership messages.
@@ -301,6 +304,7 @@ impl Core {
             shutting_down: false,
             change: None,
             round: 0,
+            joined: None,
             control_in: viewchange::ControlIn::default(),
             control_seq: 0,
             last_install: None,

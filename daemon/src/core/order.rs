@@ -22,7 +22,7 @@
 use super::packet::Item;
 use super::reliable::{Received, Streams};
 use gcs::Order;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// An item to deliver, in delivery order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,9 @@ pub struct Orderer {
     reliable_waiting: Vec<usize>,
     /// Totally ordered items not yet delivered: (timestamp, daemon) → sequence number.
     total: BTreeMap<(u64, u16), u64>,
+    /// Timestamps of safe items this daemon's acknowledgements have not yet said its frontier
+    /// passed: the daemons that deliver them wait for that.
+    safe_unannounced: BTreeSet<u64>,
     /// Per daemon: the timestamp of its last item; each next one must be larger.
     last_ts: Vec<u64>,
     /// A view change is under way: nothing is delivered until [`Orderer::flush`].
@@ -142,6 +145,7 @@ impl Orderer {
             ops_waiting: vec![0; n],
             reliable_waiting: vec![0; n],
             total: BTreeMap::new(),
+            safe_unannounced: BTreeSet::new(),
             last_ts: vec![0; n],
             frozen: false,
             last_total: (0, 0),
@@ -168,6 +172,23 @@ impl Orderer {
     /// Stops all delivery: a view change is under way.
     pub fn freeze(&mut self) {
         self.frozen = true;
+    }
+
+    /// The timestamp of the first safe item whose passing this daemon's frontier has not yet
+    /// announced, if any.
+    pub fn first_safe_unannounced(&self) -> Option<u64> {
+        self.safe_unannounced.first().copied()
+    }
+
+    /// An acknowledgement announced `frontier`: the safe items up to it need nothing more.
+    pub fn frontier_announced(&mut self, frontier: u64) {
+        while self
+            .safe_unannounced
+            .first()
+            .is_some_and(|ts| *ts <= frontier)
+        {
+            self.safe_unannounced.pop_first();
+        }
     }
 
     /// The place in the total order of the last item delivered from it (a group operation's
@@ -276,6 +297,7 @@ impl Orderer {
             self.queues[o].clear();
         }
         self.total.clear();
+        self.safe_unannounced.clear();
         f
     }
 
@@ -345,6 +367,15 @@ impl Orderer {
         match kind {
             Kind::Total => {
                 self.total.insert((r.ts, r.origin), r.seq);
+                if matches!(
+                    &entry.item,
+                    Some(Item::Multicast {
+                        order: Order::Safe,
+                        ..
+                    })
+                ) {
+                    self.safe_unannounced.insert(r.ts);
+                }
             }
             Kind::GroupOp => {
                 self.total.insert((r.ts, r.origin), r.seq);

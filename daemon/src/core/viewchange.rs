@@ -699,11 +699,10 @@ impl Core {
         if !members.contains(&me) {
             return;
         }
-        if let Some(ch) = &self.change {
-            if attempt <= ch.attempt {
-                return;
-            }
+        if self.joined.as_ref().is_some_and(|j| attempt <= *j) {
+            return;
         }
+        self.joined = Some(attempt.clone());
         let (view, contiguous, heard, delivered) = match self.cluster.as_mut() {
             Some(c) => {
                 c.orderer.freeze();
