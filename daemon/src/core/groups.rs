@@ -210,7 +210,8 @@ impl Groups {
 
     /// Makes `members` the membership of `group` after a daemon view change (reason `network`).
     /// Returns the new view, or `None` if nothing changed and the view is not `forced` (a group
-    /// that had a transitional view always gets the regular view that ends the period).
+    /// that had a transitional view always gets the regular view that ends the period, and so
+    /// does every group with members after a merge). A group without members gets none.
     pub fn replace_members(
         &mut self,
         group: &str,
@@ -224,7 +225,7 @@ impl Groups {
             .map(|g| g.members.keys().collect())
             .unwrap_or_default();
         let new: BTreeSet<&String> = members.keys().collect();
-        if old == new && !forced {
+        if old == new && (!forced || old.is_empty()) {
             return None;
         }
         let joined: Vec<String> = new.difference(&old).map(|m| (*m).clone()).collect();

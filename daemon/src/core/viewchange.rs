@@ -1018,6 +1018,12 @@ impl Core {
             set.into_iter().collect()
         };
         let mut in_transition = BTreeSet::new();
+        // A merge: daemons come that were not in this daemon's old view. Their groups' views
+        // have ids of another history, so every group gets a new regular view whose id lies
+        // beyond both.
+        let merging = cut
+            .as_ref()
+            .is_none_or(|cut| cut.survivors.len() < install.members.len());
         // 1. The old view's flush.
         if let (Some(c), Some(cut)) = (self.cluster.as_mut(), cut) {
             let survivor: Vec<bool> = c
@@ -1100,7 +1106,7 @@ impl Core {
                 Ok(i) => ViewId(at(shared_base + i as u64)),
                 Err(_) => ids.next_id(),
             };
-            let forced = in_transition.contains(&g);
+            let forced = merging || in_transition.contains(&g);
             if let Some(view) = self.groups.replace_members(&g, members, id, forced) {
                 if id == ids.next_id() {
                     ids.take();
