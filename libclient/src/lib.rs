@@ -41,5 +41,5 @@ pub use client::{default_socket_path, Client, Event, DEFAULT_SOCKET_PATH, SOCKET
 pub use error::{Error, Result};
 pub use wire::{
     ClientInfo, Counters, DaemonView, ErrorCode, ErrorInfo, GroupInfo, GroupView, Limits, Message,
-    Order, PeerInfo, Reason, Status,
+    Order, PeerInfo, Reason, Status, ViewChangeInfo,
 };

@@ -342,6 +342,26 @@ pub struct Status {
     /// The other configured daemons.
     #[serde(default)]
     pub peers: Vec<PeerInfo>,
+    /// The daemon view change under way, if any.
+    #[serde(default)]
+    pub view_change: Option<ViewChangeInfo>,
+}
+
+/// A daemon view change this daemon takes part in, as `status` reports it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ViewChangeInfo {
+    /// The attempt's round (every attempt anyone makes has a larger one).
+    pub round: u64,
+    /// The address of the daemon that runs it.
+    pub coordinator: String,
+    /// The daemons it proposes for the new view, by name.
+    pub members: Vec<String>,
+    /// Where this daemon is: `stated` (sent its state, waiting for the commit), `fetching`
+    /// (getting the old view's messages up to the agreed cut) or `ready` (waiting for the
+    /// install).
+    pub step: String,
+    /// Milliseconds since this daemon joined the attempt.
+    pub since_ms: u64,
 }
 
 /// What went wrong with a request or a session.

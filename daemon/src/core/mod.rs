@@ -42,6 +42,7 @@ pub use order::{Delivery, FlushPlan, Flushed, Orderer};
 pub use reliable::{Received, Streams};
 pub use sessions::{Member, Session, Sessions};
 pub use time::Time;
+pub use viewchange::{Attempt, Control, Cut, FlushState, Install, ReadyState};
 
 use bytes::Bytes;
 use gcs::wire::{ClientInfo, Counters, DaemonView, ErrorCode, ErrorInfo, Request, Status};
@@ -467,6 +468,7 @@ impl Core {
                     }
                 })
                 .collect(),
+            view_change: self.view_change_info(now),
         }
     }
 

@@ -476,6 +476,23 @@ impl Core {
         })
     }
 
+    /// The view change under way, for `status`.
+    pub(super) fn view_change_info(&self, now: Time) -> Option<gcs::ViewChangeInfo> {
+        let ch = self.change.as_ref()?;
+        let step = match ch.step {
+            Step::Stated(_) => "stated",
+            Step::Fetching(_) => "fetching",
+            Step::Ready(..) => "ready",
+        };
+        Some(gcs::ViewChangeInfo {
+            round: ch.attempt.round,
+            coordinator: ch.attempt.coordinator.to_string(),
+            members: ch.members.iter().map(|m| m.name.clone()).collect(),
+            step: step.to_string(),
+            since_ms: u64::try_from(now.saturating_since(ch.since).as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
     /// Starts a view change if the membership should change and this daemon should run it.
     pub(super) fn consider_change(&mut self) {
         if self.change.is_some() {

@@ -165,6 +165,16 @@ impl Printer {
             },
             s.daemon_view.members.join(", ")
         ));
+        if let Some(c) = &s.view_change {
+            t.push_str(&format!(
+                "change     round {} run by {}, {} for [{}], {} ms\n",
+                c.round,
+                c.coordinator,
+                c.step,
+                c.members.join(", "),
+                c.since_ms
+            ));
+        }
         if !s.peers.is_empty() {
             t.push_str(&format!("peers      {}\n", s.peers.len()));
             for p in &s.peers {
