@@ -2596,6 +2596,53 @@ mod tests {
         assert_eq!(check(&h), vec![]);
     }
 
+    /// `a` and `c` install a join of `d` as regular view 4, and `a` sends `m1` in it; `b`, cut
+    /// off, gets the same join (or `other`'s, if given) as a transitional view of its period
+    /// after view 3 and delivers `m1` there.
+    fn join_seen_apart(other: Option<&str>) -> History {
+        let [mut a, mut b, mut c] = trio_in_g();
+        let v4 = || joined("g", 4, &["a", "b", "c", "d"], "d");
+        let m1 = || deliver("m1", "a", &["g"], Order::Agreed);
+        a.extend([v4(), send("m1", &["g"], Order::Agreed), m1()]);
+        c.extend([v4(), m1()]);
+        let who = other.unwrap_or("d");
+        b.extend([
+            transitional("g", 10, &["b"]),
+            transitional_op("g", 12, &["b"], &[who], &[], Reason::Join),
+            m1(),
+            view_with("g", 20, &["b"], &[], &["a", "c"], Reason::Network),
+        ]);
+        history(false, vec![("a", a), ("b", b), ("c", c)])
+    }
+
+    #[test]
+    fn a_transitional_view_of_an_operation_stands_for_its_regular_view_elsewhere() {
+        assert_eq!(check(&join_seen_apart(None)), vec![]);
+        assert_only(&join_seen_apart(Some("e")), SAME_VIEW);
+    }
+
+    /// `b` leaves `g`, joins again and leaves again before its first leave's view arrives: it is
+    /// still a member of view 3, so what it delivers there counts, and so does what it misses.
+    fn rejoined_while_leaving(b_delivers: bool) -> History {
+        let [mut a, mut b, mut c] = trio_in_g();
+        let m1 = || deliver("m1", "a", &["g"], Order::Agreed);
+        let v4 = || view_with("g", 4, &["a", "c"], &[], &["b"], Reason::Leave);
+        a.extend([send("m1", &["g"], Order::Agreed), m1(), v4()]);
+        c.extend([m1(), v4()]);
+        b.extend([leave("g"), join("g"), leave("g")]);
+        if b_delivers {
+            b.push(m1());
+        }
+        b.push(v4());
+        history(false, vec![("a", a), ("b", b), ("c", c)])
+    }
+
+    #[test]
+    fn a_process_that_joins_again_while_leaving_stays_in_its_first_membership() {
+        assert_eq!(check(&rejoined_while_leaving(true)), vec![]);
+        assert_only(&rejoined_while_leaving(false), VIRTUAL_SYNCHRONY);
+    }
+
     #[test]
     fn crashed_member_owes_no_safe_delivery() {
         let [mut a, mut b, mut c] = trio_in_g();
