@@ -2,8 +2,9 @@
 //! replayed on demand, more seeds for a soak.
 //!
 //! - `cargo test -p gcsd --test sim` runs two fixed batches: seeds on a network that loses,
-//!   duplicates and delays datagrams, and seeds that add daemon faults (crashes, restarts,
-//!   pauses longer than the failure timeout, partitions symmetric and one-way, heals).
+//!   duplicates and delays datagrams, and seeds that add daemon faults (crashes, some in the
+//!   middle of a view change, restarts, daemons that start late, pauses longer than the failure
+//!   timeout, partitions symmetric, one-way and overlapping, heals).
 //! - `GCS_SIM_SEEDS=N` runs N seeds per batch instead, starting at `GCS_SIM_BASE` (default 0);
 //!   `GCS_SIM_FAULTS=1` or `0` runs only the batch with or without faults.
 //! - `GCS_SIM_SEED=S cargo test -p gcsd --test sim replay -- --nocapture` replays seed S
@@ -17,6 +18,7 @@ fn run_seed(seed: u64, faults: bool) -> Outcome {
     if !faults {
         // No faults, and a failure timeout long enough that loss alone never changes the view.
         cfg.fault_rate = 0.0;
+        cfg.late_daemons = 0;
         cfg.failure_timeout = std::time::Duration::from_secs(3);
     }
     Sim::with_config(seed, cfg).run()
@@ -118,6 +120,7 @@ fn heavy_loss_and_fragmentation_still_deliver_everything() {
         fault_rate: 0.0,
         failure_timeout: std::time::Duration::from_millis(500),
         max_gap_us: 3_000,
+        late_daemons: 0,
     };
     let outcome = Sim::with_config(99, cfg).run();
     assert!(

@@ -472,6 +472,11 @@ impl Core {
         }
     }
 
+    /// True while a daemon view change is under way here.
+    pub fn in_view_change(&self) -> bool {
+        self.change.is_some()
+    }
+
     /// The current daemon view.
     pub fn daemon_view(&self) -> DaemonView {
         match &self.cluster {

@@ -56,6 +56,9 @@ pub struct SimConfig {
     pub failure_timeout: Duration,
     /// Longest pause between two client actions, in µs.
     pub max_gap_us: u64,
+    /// Daemons that are not running at the start and start (for the first time) a quarter of
+    /// the way into the chaos phase: the last ones by index.
+    pub late_daemons: usize,
 }
 
 impl SimConfig {
@@ -79,6 +82,7 @@ impl SimConfig {
             fault_rate: [0.0, 0.0, 0.01, 0.03, 0.06][r.below(5) as usize],
             failure_timeout: Duration::from_millis([100, 200, 500][r.below(3) as usize]),
             max_gap_us: [3_000, 10_000][r.below(2) as usize],
+            late_daemons: r.below(3).saturating_sub(1) as usize,
         }
     }
 }
@@ -141,8 +145,10 @@ struct SimDaemon {
     alive: bool,
     /// Paused (SIGSTOP) until then: it handles nothing, datagrams wait for it.
     paused_until: Option<Time>,
-    /// Lives so far.
+    /// When its current life started (µs), as its incarnation.
     incarnation: u64,
+    /// A late joiner not started yet.
+    waiting_to_start: bool,
 }
 
 struct SimClient {
@@ -195,12 +201,14 @@ impl Sim {
     /// A cluster for `seed` with an explicit configuration.
     pub fn with_config(seed: u64, cfg: SimConfig) -> Sim {
         let now = Time(1_000_000);
+        let first_late = cfg.daemons - cfg.late_daemons.min(cfg.daemons.saturating_sub(1));
         let daemons = (0..cfg.daemons)
             .map(|i| SimDaemon {
                 core: Core::new(core_config(&cfg, i, now.as_micros()), now),
                 addr: addr(i),
                 inbox: VecDeque::new(),
-                alive: true,
+                alive: i < first_late,
+                waiting_to_start: i >= first_late,
                 paused_until: None,
                 incarnation: now.as_micros(),
             })
@@ -220,10 +228,10 @@ impl Sim {
             faults: Vec::new(),
             cfg,
         };
-        for d in 0..sim.cfg.daemons {
+        for d in 0..first_late {
             sim.drain(d);
         }
-        for d in 0..sim.cfg.daemons {
+        for d in 0..first_late {
             for _ in 0..sim.cfg.clients_per_daemon {
                 sim.connect(d);
             }
@@ -231,9 +239,26 @@ impl Sim {
         sim
     }
 
+    /// Starts the daemons that were not running yet (late joiners), each with its clients.
+    fn start_late(&mut self) {
+        for d in 0..self.daemons.len() {
+            if !self.daemons[d].waiting_to_start || self.daemons[d].alive {
+                continue;
+            }
+            self.restart(d);
+            self.faults.push(format!("{} start d{d} (late)", self.now));
+            for _ in 0..self.cfg.clients_per_daemon {
+                self.connect(d);
+            }
+        }
+    }
+
     /// Runs the chaos phase, then the calm phase, then checks the history.
     pub fn run(mut self) -> Outcome {
-        for _ in 0..self.cfg.actions {
+        for action in 0..self.cfg.actions {
+            if action == self.cfg.actions / 4 {
+                self.start_late();
+            }
             let pause = self.rng.range(0, self.cfg.max_gap_us);
             self.run_until(self.now + Duration::from_micros(pause));
             if self.rng.chance(self.cfg.fault_rate) {
@@ -322,7 +347,7 @@ impl Sim {
         }
         let d = self.rng.below(n as u64) as usize;
         let live = self.daemons.iter().filter(|d| d.alive).count();
-        let what = match self.rng.below(6) {
+        let what = match self.rng.below(8) {
             0 if self.daemons[d].alive && live > 1 => {
                 self.crash(d);
                 format!("crash d{d}")
@@ -360,6 +385,29 @@ impl Sim {
                 self.blocked.clear();
                 "heal".to_string()
             }
+            // Overlapping partitions: two daemons lose each other while both still reach the
+            // rest.
+            6 => {
+                let b = self.rng.below(n as u64) as usize;
+                if b == d {
+                    return;
+                }
+                self.blocked.insert((d, b));
+                self.blocked.insert((b, d));
+                format!("cut d{d} <-> d{b}")
+            }
+            // A crash in the middle of a view change.
+            7 => {
+                let changing: Vec<usize> = (0..n)
+                    .filter(|i| self.daemons[*i].alive && self.daemons[*i].core.in_view_change())
+                    .collect();
+                if changing.is_empty() || live < 2 {
+                    return;
+                }
+                let victim = changing[self.rng.below(changing.len() as u64) as usize];
+                self.crash(victim);
+                format!("crash d{victim} during a view change")
+            }
             _ => return,
         };
         self.faults.push(format!("{} {what}", self.now));
@@ -385,6 +433,7 @@ impl Sim {
         // Client ids start again in the new life.
         self.by_id.retain(|(daemon, _), _| *daemon != d);
         self.daemons[d].alive = true;
+        self.daemons[d].waiting_to_start = false;
         self.drain(d);
     }
 
