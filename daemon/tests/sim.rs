@@ -24,6 +24,15 @@ fn run_seed(seed: u64, faults: bool) -> Outcome {
     Sim::with_config(seed, cfg).run()
 }
 
+/// The environment setting that selects a seed's batch, for its replay command.
+fn flag(faults: bool) -> &'static str {
+    if faults {
+        " GCS_SIM_FAULTS=1"
+    } else {
+        ""
+    }
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
@@ -50,13 +59,13 @@ fn batch(faults: bool, default_count: u64) {
         delivered += outcome.delivered;
         faults_injected += outcome.faults.len();
         if !outcome.violations.is_empty() {
-            failures.push(outcome.report());
+            failures.push(outcome.report(Some(flag(faults))));
         } else if outcome.held_bytes != 0 {
-            let flag = if faults { " GCS_SIM_FAULTS=1" } else { "" };
             failures.push(format!(
                 "seed {seed}: {} bytes still held after everything settled (garbage not collected)\n\
-                 replay with: GCS_SIM_SEED={seed}{flag} cargo test -p gcsd --test sim replay -- --nocapture\n",
-                outcome.held_bytes
+                 replay with: GCS_SIM_SEED={seed}{} cargo test -p gcsd --test sim replay -- --nocapture\n",
+                outcome.held_bytes,
+                flag(faults)
             ));
         }
     }
@@ -84,7 +93,8 @@ fn a_batch_of_seeds_with_daemon_faults_keeps_every_guarantee() {
 #[test]
 fn replay() {
     let seed = env_u64("GCS_SIM_SEED").unwrap_or(1);
-    let outcome = run_seed(seed, env_u64("GCS_SIM_FAULTS").unwrap_or(0) != 0);
+    let faults = env_u64("GCS_SIM_FAULTS").unwrap_or(0) != 0;
+    let outcome = run_seed(seed, faults);
     println!(
         "seed {seed}: {:?}\n{} messages sent, {} deliveries, {} violations",
         outcome.config,
@@ -92,7 +102,11 @@ fn replay() {
         outcome.delivered,
         outcome.violations.len()
     );
-    assert!(outcome.violations.is_empty(), "{}", outcome.report());
+    assert!(
+        outcome.violations.is_empty(),
+        "{}",
+        outcome.report(Some(flag(faults)))
+    );
 }
 
 #[test]
@@ -128,5 +142,5 @@ fn heavy_loss_and_fragmentation_still_deliver_everything() {
         "only {} deliveries",
         outcome.delivered
     );
-    assert!(outcome.violations.is_empty(), "{}", outcome.report());
+    assert!(outcome.violations.is_empty(), "{}", outcome.report(None));
 }

@@ -2,8 +2,9 @@
 //! clock, driven by simulated clients, with every random choice drawn from one seed.
 //!
 //! Owns the simulated world: time, the network (delay, loss, duplication, reordering, partitions
-//! symmetric and one-way), daemon faults (crashes, restarts as a new incarnation, pauses longer
-//! than the failure timeout), client behaviour (joins, leaves, multicasts in every order to
+//! symmetric, one-way and overlapping), daemon faults (crashes, some in the middle of a view
+//! change, restarts as a new incarnation, daemons that start late, pauses longer than the failure
+//! timeout), client behaviour (joins, leaves, multicasts in every order to
 //! overlapping groups, disconnects), and the log of what every client did and saw, which the
 //! history checker ([`crate::check`]) then judges. A run has a chaos phase, then a calm phase with
 //! a clean, whole network and every paused daemon resumed, in which everything must settle
@@ -109,8 +110,9 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// A report of a failed run, with the command that replays it.
-    pub fn report(&self) -> String {
+    /// A report of a failed run. With `replay` (the environment settings that select the
+    /// run's batch, e.g. `GCS_SIM_FAULTS=1`), it ends with the command that replays it.
+    pub fn report(&self, replay: Option<&str>) -> String {
         let mut s = format!(
             "simulation seed {} failed with {} violation(s)\nconfig: {:?}\n",
             self.seed,
@@ -123,15 +125,12 @@ impl Outcome {
         if !self.faults.is_empty() {
             s.push_str(&format!("faults: {}\n", self.faults.join("; ")));
         }
-        s.push_str(&format!(
-            "replay with: GCS_SIM_SEED={}{} cargo test -p gcsd --test sim replay -- --nocapture\n",
-            self.seed,
-            if self.config.fault_rate > 0.0 {
-                " GCS_SIM_FAULTS=1"
-            } else {
-                ""
-            }
-        ));
+        if let Some(flags) = replay {
+            s.push_str(&format!(
+                "replay with: GCS_SIM_SEED={}{flags} cargo test -p gcsd --test sim replay -- --nocapture\n",
+                self.seed,
+            ));
+        }
         s
     }
 }
