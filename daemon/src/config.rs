@@ -41,6 +41,8 @@ pub struct LimitsConfig {
     pub max_client_queue_bytes: usize,
     /// How long a new connection may take to send its hello, in ms (`hello_timeout_ms`).
     pub hello_timeout_ms: u64,
+    /// Largest membership message between daemons, in bytes (`max_membership_message`).
+    pub max_membership_message: usize,
 }
 
 impl Default for LimitsConfig {
@@ -52,6 +54,7 @@ impl Default for LimitsConfig {
             max_clients: 1000,
             max_client_queue_bytes: 32 * 1024 * 1024,
             hello_timeout_ms: 5000,
+            max_membership_message: 64 * 1024 * 1024,
         }
     }
 }
@@ -311,6 +314,7 @@ impl Config {
             max_group_name: self.limits.max_group_name,
             max_groups_per_client: self.limits.max_groups_per_client,
             max_clients: self.limits.max_clients,
+            max_membership_message: self.limits.max_membership_message,
             cluster: self.cluster.clone(),
             listen: self.listen,
             peers: self.peers.clone(),
@@ -349,6 +353,12 @@ fn validate_limits(l: &LimitsConfig) -> Result<(), ConfigError> {
         return Err(invalid(
             "limits.max_groups_per_client",
             "must be between 1 and 65535",
+        ));
+    }
+    if l.max_membership_message < 64 * 1024 || l.max_membership_message > 1024 * 1024 * 1024 {
+        return Err(invalid(
+            "limits.max_membership_message",
+            "must be between 65536 and 1073741824 bytes",
         ));
     }
     if l.max_clients == 0 || l.max_clients > 1_000_000 {
@@ -523,6 +533,9 @@ mod tests {
     fn errors_name_the_key() {
         assert!(err("bogus = 1").contains("bogus"));
         assert!(err("[limits]\nmax_clients = 0").contains("limits.max_clients"));
+        assert!(
+            err("[limits]\nmax_membership_message = 10").contains("limits.max_membership_message")
+        );
         assert!(err("[limits]\nmax_clients = \"x\"").contains("max_clients"));
         assert!(err("listen = \"nope\"").contains("listen"));
         assert!(err("socket_mode = \"999\"").contains("socket_mode"));

@@ -134,7 +134,14 @@ impl Core {
                     part,
                     parts,
                     body,
-                } => match self.control_in.receive(from, msg, part, parts, body) {
+                } => match self.control_in.receive(
+                    from,
+                    msg,
+                    part,
+                    parts,
+                    body,
+                    self.config.max_membership_message,
+                ) {
                     Ok(Some(control)) => self.on_control(from, control),
                     Ok(None) => {}
                     Err(why) => self.drop_datagram(from, &why),

@@ -65,6 +65,8 @@ pub struct CoreConfig {
     pub max_groups_per_client: usize,
     /// Most clients served at once.
     pub max_clients: usize,
+    /// Largest membership message (view change round) sent or accepted, in bytes.
+    pub max_membership_message: usize,
     /// The cluster's name; datagrams of other clusters are dropped.
     pub cluster: String,
     /// This daemon's UDP address, as its peers know it.
@@ -103,6 +105,7 @@ impl CoreConfig {
             max_group_name: 128,
             max_groups_per_client: 1000,
             max_clients: 1000,
+            max_membership_message: 64 * 1024 * 1024,
             cluster: "gcs".to_string(),
             listen: SocketAddr::from(([127, 0, 0, 1], 4804)),
             peers: Vec::new(),

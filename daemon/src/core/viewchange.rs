@@ -29,10 +29,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-/// The largest membership message accepted, in bytes. Member announcements are its bulk: about
-/// the length of a group name plus a private name per (group, member) pair.
-pub const MAX_CONTROL_BYTES: usize = 64 * 1024 * 1024;
-
 /// Identifies one attempt at a view change; a later attempt replaces an earlier one.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Attempt {
@@ -195,7 +191,8 @@ struct Assembly {
 }
 
 impl ControlIn {
-    /// Takes in one part; returns the message once it is complete and decodes.
+    /// Takes in one part; returns the message once it is complete and decodes. A message of
+    /// more than `max` bytes (`limits.max_membership_message`) is refused.
     pub(super) fn receive(
         &mut self,
         from: SocketAddr,
@@ -203,6 +200,7 @@ impl ControlIn {
         part: u16,
         parts: u16,
         body: Bytes,
+        max: usize,
     ) -> Result<Option<Control>, String> {
         if parts == 1 {
             return decode(&body).map(Some);
@@ -227,10 +225,10 @@ impl ControlIn {
         };
         if slot.is_none() {
             a.bytes += body.len();
-            if a.bytes > MAX_CONTROL_BYTES {
+            if a.bytes > max {
                 self.partial.remove(&from);
                 return Err(format!(
-                    "a membership message larger than {MAX_CONTROL_BYTES} bytes"
+                    "a membership message larger than {max} bytes (limits.max_membership_message)"
                 ));
             }
             *slot = Some(body);
@@ -253,11 +251,21 @@ fn decode(bytes: &[u8]) -> Result<Control, String> {
     rmp_serde::from_slice(bytes).map_err(|e| format!("an undecodable membership message: {e}"))
 }
 
-/// Splits `control` into chunks of at most `max_body` bytes each.
-pub(super) fn encode(control: &Control, msg: u64, max_body: usize) -> Vec<Chunk> {
+/// Splits `control` into chunks of at most `max_body` bytes each; nothing if it is larger than
+/// `max` bytes in all (`limits.max_membership_message`).
+pub(super) fn encode(control: &Control, msg: u64, max_body: usize, max: usize) -> Vec<Chunk> {
     let Ok(bytes) = rmp_serde::to_vec(control) else {
         return Vec::new();
     };
+    if bytes.len() > max {
+        tracing::error!(
+            bytes = bytes.len(),
+            "a membership message is larger than limits.max_membership_message ({max} bytes); \
+             not sent, so this daemon will be left out of the new view: raise the limit on \
+             every daemon"
+        );
+        return Vec::new();
+    }
     let bytes = Bytes::from(bytes);
     let size = max_body.max(1);
     let parts = bytes.len().div_ceil(size).max(1);
@@ -389,7 +397,12 @@ impl Core {
             .max_datagram
             .saturating_sub(super::cluster::header_len(self.config.cluster.len()))
             .saturating_sub(CONTROL_CHUNK_OVERHEAD);
-        let chunks = encode(&control, self.control_seq, max_body);
+        let chunks = encode(
+            &control,
+            self.control_seq,
+            max_body,
+            self.config.max_membership_message,
+        );
         self.unicast.entry(to).or_default().extend(chunks);
     }
 
@@ -1184,5 +1197,62 @@ impl Core {
         for item in unsent {
             self.stamp_and_send(item);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a_bye() -> Control {
+        Control::Bye { incarnation: 7 }
+    }
+
+    fn parts(chunks: Vec<Chunk>) -> Vec<(u64, u16, u16, Bytes)> {
+        chunks
+            .into_iter()
+            .filter_map(|c| match c {
+                Chunk::Control {
+                    msg,
+                    part,
+                    parts,
+                    body,
+                } => Some((msg, part, parts, body)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_message_split_over_many_parts_is_reassembled_in_any_order() {
+        let from: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut pieces = parts(encode(&a_bye(), 3, 2, 1024));
+        assert!(pieces.len() > 1, "a two-byte body splits a bye");
+        pieces.reverse();
+        let mut input = ControlIn::default();
+        let mut got = None;
+        for (msg, part, n, body) in pieces {
+            if let Some(c) = input.receive(from, msg, part, n, body, 1024).unwrap() {
+                got = Some(c);
+            }
+        }
+        assert!(matches!(got, Some(Control::Bye { incarnation: 7 })));
+    }
+
+    #[test]
+    fn a_membership_message_over_the_limit_is_neither_sent_nor_accepted() {
+        let from: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert!(encode(&a_bye(), 1, 1000, 2).is_empty());
+        let pieces = parts(encode(&a_bye(), 1, 2, 1024));
+        let mut input = ControlIn::default();
+        let mut refused = None;
+        for (msg, part, n, body) in pieces {
+            if let Err(why) = input.receive(from, msg, part, n, body, 3) {
+                refused = Some(why);
+                break;
+            }
+        }
+        let why = refused.expect("refused");
+        assert!(why.contains("limits.max_membership_message"), "{why}");
     }
 }
