@@ -3,8 +3,7 @@
 //! on every daemon send in every order while it happens, and the history checker judges what
 //! every client saw: views, transitional views, and the virtual synchrony guarantees.
 
-use gcs::{Event, Order};
-use gcs_testkit::{assert_history_correct, Recorder, TestCluster, PATIENCE};
+use gcs_testkit::{all_send, assert_history_correct, Recorder, TestCluster, PATIENCE};
 use std::time::Duration;
 
 /// Quiet long enough that what is still in flight has arrived.
@@ -27,44 +26,7 @@ async fn members(
         }
     }
     for r in &mut out {
-        wait_for_members(r, expect).await;
-    }
-    out
-}
-
-/// Receives until a view of `g` with `n` members arrives.
-async fn wait_for_members(r: &mut Recorder, n: usize) {
-    loop {
-        if let Event::View(v) = r.recv().await {
-            if v.group == "g" && v.members.len() == n && !v.transitional {
-                return;
-            }
-        }
-    }
-}
-
-/// Sends `count` messages from `r`, orders cycling, reading what arrives in between.
-async fn send_some(mut r: Recorder, count: usize, offset: usize) -> Recorder {
-    for k in 0..count {
-        r.send(&["g"], Order::ALL[(k + offset) % 5]).await;
-        if k % 5 == 4 {
-            while r.recv_within(Duration::from_millis(2)).await.is_some() {}
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-    r
-}
-
-/// Every recorder sends `count` messages at once; returns them when all are done.
-async fn all_send(rs: Vec<Recorder>, count: usize) -> Vec<Recorder> {
-    let tasks: Vec<_> = rs
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| tokio::spawn(send_some(r, count, i)))
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.expect("sender task"));
+        r.wait_for_members("g", expect).await;
     }
     out
 }
@@ -81,10 +43,10 @@ async fn a_killed_daemon_leaves_and_its_restarted_life_merges_back() {
     let mut all = members(&cluster, &[0, 1, 2], "a", 6).await;
     let mut victims = all.split_off(4);
     // Survivors keep sending while the victims send a little and their daemon is killed.
-    let survivors = tokio::spawn(all_send(all, 60));
+    let survivors = tokio::spawn(all_send(all, "g", 60));
     let mut tail = Vec::new();
     for v in victims.drain(..) {
-        tail.push(tokio::spawn(send_some(v, 10, 3)));
+        tail.push(tokio::spawn(v.send_cycling("g", 10, 3)));
     }
     let mut victims = Vec::new();
     for t in tail {
@@ -98,7 +60,7 @@ async fn a_killed_daemon_leaves_and_its_restarted_life_merges_back() {
     let without = cluster.wait_for_view(&[0, 1]).await;
     assert!(without.primary, "two of three daemons are a majority");
     for r in &mut survivors {
-        wait_for_members(r, 4).await;
+        r.wait_for_members("g", 4).await;
     }
     // The killed daemon starts again: a new incarnation, merged back with its new clients.
     cluster.restart(2);
@@ -106,10 +68,10 @@ async fn a_killed_daemon_leaves_and_its_restarted_life_merges_back() {
     assert!(merged.view_id > without.view_id);
     let newcomers = members(&cluster, &[2], "n", 6).await;
     for r in &mut survivors {
-        wait_for_members(r, 6).await;
+        r.wait_for_members("g", 6).await;
     }
     let mut everyone: Vec<Recorder> = survivors.into_iter().chain(newcomers).collect();
-    everyone = all_send(everyone, 20).await;
+    everyone = all_send(everyone, "g", 20).await;
     drain_all(&mut everyone).await;
     let logs = everyone
         .iter()
@@ -124,24 +86,24 @@ async fn a_paused_daemon_is_removed_and_merged_back_when_it_resumes() {
     let cluster = TestCluster::start(3, "").await;
     let mut all = members(&cluster, &[0, 1, 2], "p", 6).await;
     let mut paused = all.split_off(4);
-    all = all_send(all, 10).await;
+    all = all_send(all, "g", 10).await;
     cluster.daemons[2].signal(libc::SIGSTOP);
     // The others go on without it: its clients leave their group with reason `network`.
-    let running = tokio::spawn(all_send(all, 40));
+    let running = tokio::spawn(all_send(all, "g", 40));
     let without = cluster.wait_for_view(&[0, 1]).await;
     let mut all = running.await.expect("senders");
     for r in &mut all {
-        wait_for_members(r, 4).await;
+        r.wait_for_members("g", 4).await;
     }
     cluster.daemons[2].signal(libc::SIGCONT);
     let merged = cluster.wait_for_view(&[0, 1, 2]).await;
     assert!(merged.view_id > without.view_id);
     // The paused daemon's clients went on living: they see the others leave and come back.
     for r in all.iter_mut().chain(paused.iter_mut()) {
-        wait_for_members(r, 6).await;
+        r.wait_for_members("g", 6).await;
     }
     let mut everyone: Vec<Recorder> = all.into_iter().chain(paused).collect();
-    everyone = all_send(everyone, 15).await;
+    everyone = all_send(everyone, "g", 15).await;
     drain_all(&mut everyone).await;
     for r in &everyone[4..] {
         let log = r.process_log();
@@ -166,7 +128,7 @@ async fn a_daemon_stopped_with_sigterm_is_removed_without_waiting_for_the_timeou
     let mut cluster = TestCluster::start(3, config).await;
     let mut all = members(&cluster, &[0, 1, 2], "t", 6).await;
     let mut leaving = all.split_off(4);
-    all = all_send(all, 10).await;
+    all = all_send(all, "g", 10).await;
     for r in &mut leaving {
         r.drain(Duration::from_millis(100)).await;
     }
@@ -177,9 +139,9 @@ async fn a_daemon_stopped_with_sigterm_is_removed_without_waiting_for_the_timeou
     }
     cluster.wait_for_view(&[0, 1]).await;
     for r in &mut all {
-        wait_for_members(r, 4).await;
+        r.wait_for_members("g", 4).await;
     }
-    all = all_send(all, 10).await;
+    all = all_send(all, "g", 10).await;
     drain_all(&mut all).await;
     assert!(cluster.daemons[0]
         .log()

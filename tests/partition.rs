@@ -6,8 +6,7 @@
 //! Needs root, `ip` (iproute2) and `nft` (nftables); `.ci/run` installs both and runs as root.
 //! Where that is not possible, `GCS_NO_NETNS=1` leaves this test out explicitly.
 
-use gcs::{Event, Order};
-use gcs_testkit::{assert_history_correct, Recorder, TestDaemon, PATIENCE};
+use gcs_testkit::{all_send, assert_history_correct, wait_for_view, Recorder, TestDaemon};
 use std::process::Command;
 use std::time::Duration;
 
@@ -143,68 +142,6 @@ impl Drop for Net {
     }
 }
 
-/// Waits until each daemon in `which` has a view of exactly those daemons; returns the view.
-async fn wait_for_view(daemons: &[TestDaemon], which: &[usize]) -> gcs::DaemonView {
-    let mut want: Vec<String> = which.iter().map(|i| format!("d{}", i + 1)).collect();
-    want.sort();
-    let mut last = None;
-    for &i in which {
-        let mut c = daemons[i].client("").await;
-        let deadline = std::time::Instant::now() + PATIENCE;
-        loop {
-            let v = c.status().await.expect("status").daemon_view;
-            let mut members = v.members.clone();
-            members.sort();
-            if members == want {
-                last = Some(v);
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "d{} never reached a view of {want:?}: {v:?}; log:\n{}",
-                i + 1,
-                daemons[i].log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    last.expect("a daemon")
-}
-
-async fn wait_for_members(r: &mut Recorder, n: usize) {
-    loop {
-        if let Event::View(v) = r.recv().await {
-            if v.group == "g" && v.members.len() == n && !v.transitional {
-                return;
-            }
-        }
-    }
-}
-
-async fn send_some(mut r: Recorder, count: usize, offset: usize) -> Recorder {
-    for k in 0..count {
-        r.send(&["g"], Order::ALL[(k + offset) % 5]).await;
-        if k % 5 == 4 {
-            while r.recv_within(Duration::from_millis(2)).await.is_some() {}
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-    r
-}
-
-async fn all_send(rs: Vec<Recorder>, count: usize) -> Vec<Recorder> {
-    let tasks: Vec<_> = rs
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| tokio::spawn(send_some(r, count, i)))
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.expect("sender task"));
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_splits_the_cluster_and_healing_merges_it() {
     if std::env::var("GCS_NO_NETNS").is_ok_and(|v| v == "1") {
@@ -239,9 +176,9 @@ async fn a_partition_splits_the_cluster_and_healing_merges_it() {
         }
     }
     for r in &mut clients {
-        wait_for_members(r, 6).await;
+        r.wait_for_members("g", 6).await;
     }
-    clients = all_send(clients, 10).await;
+    clients = all_send(clients, "g", 10).await;
 
     // d3 is cut off: each side goes on alone, the majority side as the primary component.
     net.cut_off(2);
@@ -252,24 +189,24 @@ async fn a_partition_splits_the_cluster_and_healing_merges_it() {
         "{majority:?} {minority:?}"
     );
     for (c, r) in clients.iter_mut().enumerate() {
-        wait_for_members(r, if c < 4 { 4 } else { 2 }).await;
+        r.wait_for_members("g", if c < 4 { 4 } else { 2 }).await;
     }
-    clients = all_send(clients, 20).await;
+    clients = all_send(clients, "g", 20).await;
 
     // Healed: one view again, with a larger id than either side's.
     net.heal(2);
     let merged = wait_for_view(&daemons, &[0, 1, 2]).await;
     assert!(merged.primary && merged.view_id > majority.view_id.max(minority.view_id));
     for r in &mut clients {
-        wait_for_members(r, 6).await;
+        r.wait_for_members("g", 6).await;
     }
-    clients = all_send(clients, 10).await;
+    clients = all_send(clients, "g", 10).await;
 
     // Every daemon loses a fifth of what arrives for it: retransmission fills the gaps.
     for i in 0..3 {
         net.lossy(i, 20);
     }
-    clients = all_send(clients, 30).await;
+    clients = all_send(clients, "g", 30).await;
     for i in 0..3 {
         net.heal(i);
     }

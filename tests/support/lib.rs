@@ -288,33 +288,54 @@ impl TestCluster {
     /// Waits until each daemon in `which` has a view of exactly the daemons in `which`, and
     /// returns that view.
     pub async fn wait_for_view(&self, which: &[usize]) -> gcs::DaemonView {
-        let mut want: Vec<String> = which.iter().map(|i| format!("d{}", i + 1)).collect();
-        want.sort();
-        let mut seen = None;
-        for &i in which {
-            let d = &self.daemons[i];
-            let mut c = d.client("").await;
-            let deadline = std::time::Instant::now() + PATIENCE;
-            loop {
-                let s = c.status().await.expect("status");
-                let mut members = s.daemon_view.members.clone();
-                members.sort();
-                if members == want {
-                    seen = Some(s.daemon_view);
-                    break;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "d{} never reached a view of {want:?} (it has {:?}); log:\n{}",
-                    i + 1,
-                    s.daemon_view,
-                    d.log()
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        seen.expect("at least one daemon")
+        wait_for_view(&self.daemons, which).await
     }
+}
+
+/// Waits until each of `daemons` in `which` (named d1, d2, ... by index) has a view of exactly
+/// the daemons in `which`, and returns that view.
+pub async fn wait_for_view(daemons: &[TestDaemon], which: &[usize]) -> gcs::DaemonView {
+    let mut want: Vec<String> = which.iter().map(|i| format!("d{}", i + 1)).collect();
+    want.sort();
+    let mut seen = None;
+    for &i in which {
+        let d = &daemons[i];
+        let mut c = d.client("").await;
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let s = c.status().await.expect("status");
+            let mut members = s.daemon_view.members.clone();
+            members.sort();
+            if members == want {
+                seen = Some(s.daemon_view);
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "d{} never reached a view of {want:?} (it has {:?}); log:\n{}",
+                i + 1,
+                s.daemon_view,
+                d.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    seen.expect("at least one daemon")
+}
+
+/// Every recorder sends `count` messages to `group` at once (see [`Recorder::send_cycling`]);
+/// returns them when all are done.
+pub async fn all_send(rs: Vec<Recorder>, group: &'static str, count: usize) -> Vec<Recorder> {
+    let tasks: Vec<_> = rs
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| tokio::spawn(r.send_cycling(group, count, i)))
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("sender task"));
+    }
+    out
 }
 
 /// Waits for `child` to exit, killing it and failing the test if it does not within [`PATIENCE`].
@@ -436,6 +457,30 @@ impl Recorder {
             Event::View(v) => self.log.push(gcsd::check::Event::View(v.clone())),
             Event::DaemonView(_) => {}
         }
+    }
+
+    /// Receives until a regular view of `group` with `n` members arrives.
+    pub async fn wait_for_members(&mut self, group: &str, n: usize) {
+        loop {
+            if let Event::View(v) = self.recv().await {
+                if v.group == group && v.members.len() == n && !v.transitional {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends `count` messages to `group`, the orders cycling from the `offset`th, and reads what
+    /// arrives every few messages (so its queue never fills while it sends).
+    pub async fn send_cycling(mut self, group: &str, count: usize, offset: usize) -> Recorder {
+        for k in 0..count {
+            self.send(&[group], gcs::Order::ALL[(k + offset) % 5]).await;
+            if k % 5 == 4 {
+                while self.recv_within(Duration::from_millis(2)).await.is_some() {}
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        self
     }
 
     /// Receives until nothing has come for `quiet`, logging everything.
