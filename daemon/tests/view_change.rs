@@ -70,6 +70,21 @@ impl Net {
         net
     }
 
+    /// Daemon `i` starts again: a new life, knowing nothing.
+    fn restart(&mut self, i: usize) {
+        let n = self.cores.len();
+        self.cores[i] = Core::new(
+            CoreConfig {
+                listen: addr(i),
+                peers: (0..n).filter(|j| *j != i).map(addr).collect(),
+                incarnation: 1_000_000 + self.now.as_micros(),
+                ..CoreConfig::single(&format!("d{i}"))
+            },
+            self.now,
+        );
+        self.alive[i] = true;
+    }
+
     fn view(&self, i: usize) -> gcs::DaemonView {
         self.cores[i].daemon_view()
     }
@@ -204,4 +219,32 @@ fn a_member_lost_during_the_change_is_left_out_of_a_new_attempt() {
     let alone = net.view(0);
     assert_eq!(alone.members, vec!["d0"]);
     assert!(alone.view_id > first.view_id);
+}
+
+#[test]
+fn a_restarted_coordinator_whose_rounds_are_behind_is_told_and_merges_at_once() {
+    let mut net = Net::new(3);
+    // d0, the lowest address and so the one to run changes, dies; the others change view
+    // without it, so their attempts' rounds move past anything a new d0 starts with.
+    net.alive[0] = false;
+    net.run(Duration::from_secs(2), &mut |_, _, _| Fate::Deliver);
+    assert_eq!(net.view(1).members, vec!["d1", "d2"]);
+    net.restart(0);
+    let mut behind = 0;
+    let mut fate = |_from: usize, _to: usize, bytes: &Bytes| {
+        behind += controls(bytes)
+            .iter()
+            .filter(|c| matches!(c, Control::Behind { .. }))
+            .count();
+        Fate::Deliver
+    };
+    // Well within one failure timeout (500 ms), so not by waiting for a timeout.
+    net.run(Duration::from_millis(300), &mut fate);
+    assert!(
+        behind > 0,
+        "no member told the new d0 its rounds are behind"
+    );
+    for i in 0..3 {
+        assert_eq!(net.view(i).members, vec!["d0", "d1", "d2"], "d{i}");
+    }
 }

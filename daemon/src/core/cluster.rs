@@ -240,10 +240,15 @@ impl Core {
         view: u64,
     ) {
         let now = self.now;
-        match self
-            .membership
-            .on_hello(now, from, name, cluster_size, incarnation, view)
-        {
+        match self.membership.on_hello(
+            now,
+            now.saturating_sub(self.config.failure_timeout),
+            from,
+            name,
+            cluster_size,
+            incarnation,
+            view,
+        ) {
             HelloOutcome::Rejected(why) => {
                 self.counters.datagrams_dropped += 1;
                 if self.warned.len() < MAX_WARNED && self.warned.insert(from) {

@@ -196,10 +196,13 @@ impl Membership {
             .filter_map(move |(a, h)| h.as_ref().filter(|h| h.at >= since).map(|h| (*a, h)))
     }
 
-    /// Records a hello from `from` at `now`.
+    /// Records a hello from `from` at `now`. A hello of an earlier life than one heard since
+    /// `stale_before` is ignored (it came late).
+    #[allow(clippy::too_many_arguments)]
     pub fn on_hello(
         &mut self,
         now: Time,
+        stale_before: Time,
         from: SocketAddr,
         name: &str,
         cluster_size: u16,
@@ -230,7 +233,9 @@ impl Membership {
                     known.name
                 ));
             }
-            if incarnation < known.incarnation {
+            // A late hello of an earlier life; but only while the later life is heard from (a
+            // clock stepped back between restarts must not shut a daemon out for good).
+            if incarnation < known.incarnation && known.at >= stale_before {
                 return HelloOutcome::Stale;
             }
         }
@@ -297,23 +302,48 @@ mod tests {
         let mut m = Membership::new(id("b", 2), &[addr(1)]);
         let t = Time::ZERO;
         assert!(matches!(
-            m.on_hello(t, addr(9), "x", 2, 1, 0),
+            m.on_hello(t, t, addr(9), "x", 2, 1, 0),
             HelloOutcome::Rejected(_)
         ));
         assert!(matches!(
-            m.on_hello(t, addr(1), "x", 3, 1, 0),
+            m.on_hello(t, t, addr(1), "x", 3, 1, 0),
             HelloOutcome::Rejected(_)
         ));
         assert!(matches!(
-            m.on_hello(t, addr(1), "b", 2, 1, 0),
+            m.on_hello(t, t, addr(1), "b", 2, 1, 0),
             HelloOutcome::Rejected(_)
         ));
-        assert_eq!(m.on_hello(t, addr(1), "a", 2, 1, 0), HelloOutcome::Accepted);
+        assert_eq!(
+            m.on_hello(t, t, addr(1), "a", 2, 1, 0),
+            HelloOutcome::Accepted
+        );
         assert!(matches!(
-            m.on_hello(t, addr(1), "z", 2, 1, 0),
+            m.on_hello(t, t, addr(1), "z", 2, 1, 0),
             HelloOutcome::Rejected(_)
         ));
         assert_eq!(m.peer_name(addr(1)), Some("a"));
         assert_eq!(m.heard_since(t).count(), 1);
+    }
+
+    #[test]
+    fn a_late_hello_of_an_earlier_life_is_ignored_while_the_later_one_is_heard() {
+        let mut m = Membership::new(id("b", 2), &[addr(1)]);
+        let (t1, t2, t3) = (Time(1_000), Time(2_000), Time(900_000));
+        assert_eq!(
+            m.on_hello(t1, t1, addr(1), "a", 2, 50, 0),
+            HelloOutcome::Accepted
+        );
+        // The earlier life's hello, late: the later life was heard within the window.
+        assert_eq!(
+            m.on_hello(t2, t1, addr(1), "a", 2, 40, 0),
+            HelloOutcome::Stale
+        );
+        assert_eq!(m.hello(addr(1)).map(|h| h.incarnation), Some(50));
+        // Long silent: a lower incarnation is a new life after all (the clock went back).
+        assert_eq!(
+            m.on_hello(t3, t2, addr(1), "a", 2, 40, 0),
+            HelloOutcome::Accepted
+        );
+        assert_eq!(m.hello(addr(1)).map(|h| h.incarnation), Some(40));
     }
 }

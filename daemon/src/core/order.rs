@@ -9,7 +9,8 @@
 //!   (Lamport timestamp, daemon index), once every daemon of the view has been heard from with a
 //!   timestamp at least as large: nothing that sorts before can still arrive. Lamport order
 //!   respects causality, so causal delivery is a by-product. A `safe` item also waits until every
-//!   daemon has it.
+//!   daemon has it and every daemon's frontier (it holds every item of every stream up to that
+//!   timestamp) has passed it, so no view change anywhere can leave it out.
 //! - A group operation changes a group's view. Every item carries the epoch (the number of group
 //!   operations its daemon had ordered when it created it); an item is never delivered in an
 //!   epoch before its own. When a group operation reaches the head of the total order the daemon
@@ -96,7 +97,8 @@ pub struct Orderer {
     last_ts: Vec<u64>,
     /// A view change is under way: nothing is delivered until [`Orderer::flush`].
     frozen: bool,
-    /// The place in the total order of the last item delivered from it.
+    /// The place in the total order of the last item delivered from it (a group operation's
+    /// once its view is installed, not when it is ordered).
     last_total: (u64, u16),
     /// During a flush: per daemon, the last sequence number that may be delivered (the agreed
     /// cut), and the first item after which fifo items may no longer be (one was discarded).
@@ -367,13 +369,16 @@ impl Orderer {
         match kind {
             Kind::Total => {
                 self.total.insert((r.ts, r.origin), r.seq);
-                if matches!(
-                    &entry.item,
-                    Some(Item::Multicast {
-                        order: Order::Safe,
-                        ..
-                    })
-                ) {
+                // Alone, there is no one to tell.
+                if self.n > 1
+                    && matches!(
+                        &entry.item,
+                        Some(Item::Multicast {
+                            order: Order::Safe,
+                            ..
+                        })
+                    )
+                {
                     self.safe_unannounced.insert(r.ts);
                 }
             }

@@ -480,8 +480,10 @@ impl Streams {
                 moved = true;
             }
         }
-        if ack.frontier > self.frontiers[f] {
-            self.frontiers[f] = ack.frontier;
+        // An honest daemon's frontier never passes its own clock.
+        let frontier = ack.frontier.min(ack.clock);
+        if frontier > self.frontiers[f] {
+            self.frontiers[f] = frontier;
             moved = true;
         }
         let s = &mut self.streams[f];

@@ -8,10 +8,14 @@
 //! reads a clock or touches a socket; `notes/membership.md` explains the protocol.
 //!
 //! A change runs in rounds, all driven by the coordinator (the proposer):
-//! 1. `Propose`: the members of the new view. A member that accepts stops delivering.
+//! 1. `Propose`: the members of the new view. A member accepts an attempt later than any it
+//!    joined (it answers an earlier one with `Behind`, so a coordinator that is behind proposes
+//!    again above it), stops delivering, and stops its acknowledgements from growing beyond what
+//!    it reports.
 //! 2. `State`: each member's old view and how much of each old stream it holds.
-//! 3. `Commit`: per old view, the cut every survivor of it fetches up to (the most any survivor
-//!    holds of each stream), and what bounds the flush.
+//! 3. `Commit`: per old view, its survivors (the members that reported it), the cut every
+//!    survivor fetches up to (the most any survivor holds of each stream), and what bounds the
+//!    flush.
 //! 4. `Ready`: the member has everything up to its cut, and announces its local group members.
 //! 5. `Install`: the new view; every member delivers the flush and installs it.
 //!
@@ -75,6 +79,12 @@ pub enum Control {
         attempt: Attempt,
         /// The view.
         install: Install,
+    },
+    /// To a coordinator whose proposal is older than an attempt this daemon already joined:
+    /// "propose again above this round".
+    Behind {
+        /// The round of the attempt this daemon joined.
+        round: u64,
     },
     /// "This daemon is stopping": remove it now rather than after the failure timeout.
     Bye {
@@ -426,6 +436,7 @@ impl Core {
                 self.suspected.insert(from);
             }
             Control::Propose { attempt, members } => self.on_propose(from, attempt, members),
+            Control::Behind { round } => self.on_behind(round),
             Control::State { attempt, state } => self.on_state(from, attempt, state),
             Control::Commit { attempt, cuts } => self.on_commit(attempt, cuts),
             Control::Ready { attempt, ready } => self.on_ready(from, attempt, ready),
@@ -586,7 +597,7 @@ impl Core {
     }
 
     fn propose(&mut self, members: Vec<DaemonId>) {
-        self.round += 1;
+        self.round = self.round.saturating_add(1);
         let attempt = Attempt {
             round: self.round,
             coordinator: self.config.listen,
@@ -729,8 +740,16 @@ impl Core {
         if !members.contains(&me) {
             return;
         }
-        if self.joined.as_ref().is_some_and(|j| attempt <= *j) {
-            return;
+        if let Some(j) = &self.joined {
+            if attempt < *j {
+                // A proposer that is behind (restarted, or from a side with fewer attempts):
+                // tell it the round to go beyond, or its attempt only times out.
+                let round = j.round;
+                return self.send_control(from, Control::Behind { round });
+            }
+            if attempt <= *j {
+                return;
+            }
         }
         self.joined = Some(attempt.clone());
         let (view, contiguous, heard, delivered) = match self.cluster.as_mut() {
@@ -775,6 +794,23 @@ impl Core {
         });
         self.wish_since = None;
         self.send_control(from, Control::State { attempt, state });
+    }
+
+    /// A member refused this daemon's proposal as older than an attempt it joined: if this
+    /// daemon still runs that proposal, it proposes the same members again in a later round.
+    fn on_behind(&mut self, round: u64) {
+        self.round = self.round.max(round);
+        let Some(ch) = &self.change else {
+            return;
+        };
+        if ch.lead.is_none()
+            || ch.attempt.round > round
+            || ch.lead.as_ref().is_some_and(|l| l.cuts.is_some())
+        {
+            return;
+        }
+        let members = ch.members.clone();
+        self.propose(members);
     }
 
     fn on_commit(&mut self, attempt: Attempt, cuts: Vec<Cut>) {
@@ -977,7 +1013,13 @@ impl Core {
             return;
         }
         let above = lead.states.values().map(|s| s.view).max().unwrap_or(0);
-        let ts = lead.readies.values().map(|r| r.clock).max().unwrap_or(0) + 1;
+        let ts = lead
+            .readies
+            .values()
+            .map(|r| r.clock)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
         let views = lead.readies.values().map(|r| r.views).max().unwrap_or(0);
         let mut local: Vec<(String, String)> = lead
             .readies
@@ -1000,7 +1042,10 @@ impl Core {
             view: self.membership.view_id_after(above, self.config.listen),
             members: members.clone(),
             ts,
-            clock: ts + (components.len() as u64 + 1) * views + groups + 1,
+            clock: ts
+                .saturating_add((components.len() as u64 + 1).saturating_mul(views))
+                .saturating_add(groups)
+                .saturating_add(1),
             components,
             views,
             local,
@@ -1039,10 +1084,14 @@ impl Core {
             .unwrap_or(install.components.len()) as u64;
         let at = |ts: u64| ts.saturating_mul(k).saturating_add(rank);
         let mut ids = ViewIds {
-            next: at(install.ts + component * install.views),
+            next: at(install
+                .ts
+                .saturating_add(component.saturating_mul(install.views))),
             step: k,
         };
-        let shared_base = install.ts + (install.components.len() as u64 + 1) * install.views;
+        let shared_base = install
+            .ts
+            .saturating_add((install.components.len() as u64 + 1).saturating_mul(install.views));
         let announced_groups: Vec<&str> = {
             let set: BTreeSet<&str> = install.local.iter().map(|(g, _)| g.as_str()).collect();
             set.into_iter().collect()
@@ -1133,7 +1182,7 @@ impl Core {
         for g in all {
             let members = announced.remove(&g).unwrap_or_default();
             let id = match announced_groups.binary_search(&g.as_str()) {
-                Ok(i) => ViewId(at(shared_base + i as u64)),
+                Ok(i) => ViewId(at(shared_base.saturating_add(i as u64))),
                 Err(_) => ids.next_id(),
             };
             let forced = merging || in_transition.contains(&g);
@@ -1160,7 +1209,7 @@ impl Core {
             }
         }
 
-        let last_used = at(shared_base + announced_groups.len() as u64);
+        let last_used = at(shared_base.saturating_add(announced_groups.len() as u64));
         // 3. The new view and fresh streams.
         let primary = self.membership.is_primary(install.members.len());
         let view = FormedView::new(install.view, install.members.clone(), &me, primary);
