@@ -6,7 +6,7 @@
 //! that includes (or no longer includes) it. It never orders anything itself.
 
 use super::packet::Item;
-use super::{ClientId, Core, Delivery, Session};
+use super::{ClientId, Core, Delivery, Session, ViewId};
 use gcs::names;
 use gcs::wire::{
     ErrorCode, ErrorInfo, GroupView, Limits, Reason, Request, RequestId, Response, WatchTarget,
@@ -338,7 +338,19 @@ impl Core {
             }
         }
         match delivery.item {
-            Item::Multicast { groups, frame, .. } => {
+            Item::Multicast {
+                groups,
+                frame,
+                order,
+                ..
+            } => {
+                if order == gcs::Order::Safe {
+                    // A safe message delivered in a flush after the transitional views was never
+                    // known to be everywhere: it belongs in a transitional configuration.
+                    for g in &groups {
+                        self.open_period(g);
+                    }
+                }
                 let to: Vec<ClientId> = if let [g] = groups.as_slice() {
                     self.groups.local_members(g).collect()
                 } else {
@@ -358,7 +370,13 @@ impl Core {
                 self.release_reserved(&member);
                 let local = self.sessions.client_named(&member);
                 let pending = pop_pending(&mut self.pending_joins, &group, &member);
-                let view_id = self.op_view_id(&group, delivery.ts, delivery.origin);
+                // An id only for a join that makes a view (taking one may open a transitional
+                // period; a join that fails must not).
+                let view_id = if self.groups.is_member(&group, &member) {
+                    ViewId(0)
+                } else {
+                    self.op_view_id(&group, delivery.ts, delivery.origin)
+                };
                 match self.groups.join(&group, &member, local, view_id) {
                     Ok(mut view) => {
                         self.mark_transitional(&mut view);
@@ -388,7 +406,11 @@ impl Core {
             } => {
                 self.release_reserved(&member);
                 let pending = pop_pending(&mut self.pending_leaves, &group, &member);
-                let view_id = self.op_view_id(&group, delivery.ts, delivery.origin);
+                let view_id = if self.groups.is_member(&group, &member) {
+                    self.op_view_id(&group, delivery.ts, delivery.origin)
+                } else {
+                    ViewId(0)
+                };
                 if let Ok(mut view) = self.groups.leave(&group, &member, reason, view_id) {
                     self.mark_transitional(&mut view);
                     let local = self.sessions.client_named(&member);

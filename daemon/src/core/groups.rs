@@ -43,6 +43,13 @@ pub struct Groups {
 }
 
 impl Groups {
+    /// True if `member` is a member of `group`.
+    pub fn is_member(&self, group: &str, member: &str) -> bool {
+        self.groups
+            .get(group)
+            .is_some_and(|g| g.members.contains_key(member))
+    }
+
     /// Adds `member` (a local client if `client` is set) to `group`, creating the group if needed.
     /// Returns the new view.
     pub fn join(
@@ -52,11 +59,7 @@ impl Groups {
         client: Option<ClientId>,
         view_id: ViewId,
     ) -> Result<GroupView, MembershipError> {
-        if self
-            .groups
-            .get(group)
-            .is_some_and(|g| g.members.contains_key(member))
-        {
+        if self.is_member(group, member) {
             return Err(MembershipError::AlreadyMember);
         }
         let g = self.entry(group);
@@ -81,14 +84,11 @@ impl Groups {
         reason: Reason,
         view_id: ViewId,
     ) -> Result<GroupView, MembershipError> {
-        if !self
+        let Some(g) = self
             .groups
-            .get(group)
-            .is_some_and(|g| g.members.contains_key(member))
-        {
-            return Err(MembershipError::NotMember);
-        }
-        let Some(g) = self.groups.get_mut(group) else {
+            .get_mut(group)
+            .filter(|g| g.members.contains_key(member))
+        else {
             return Err(MembershipError::NotMember);
         };
         g.members.remove(member);

@@ -374,9 +374,10 @@ impl Core {
         ViewId(ts.saturating_mul(k).saturating_add(rank))
     }
 
-    /// Starts `group`'s transitional period in the flush under way, if it has not started: its
-    /// transitional view lists the members that move on together (all of them, if none leave).
-    fn open_period(&mut self, group: &str) {
+    /// Starts `group`'s transitional period in the flush under way, if one is under way and the
+    /// period has not started: its transitional view lists the members that move on together
+    /// (all of them, if none leave).
+    pub(super) fn open_period(&mut self, group: &str) {
         let Some(i) = self.installing.as_mut() else {
             return;
         };
