@@ -40,6 +40,9 @@ pub struct Attempt {
     pub round: u64,
     /// Who runs it.
     pub coordinator: SocketAddr,
+    /// The coordinator's life: a restarted coordinator's attempts are new ones, even where its
+    /// rounds start again from the beginning.
+    pub incarnation: u64,
 }
 
 /// A membership message.
@@ -485,9 +488,12 @@ impl Core {
         out
     }
 
-    /// True if a member of the view is known to have left it: its recent hello names a later
-    /// view (every view's id is above its members' earlier ones; a hello naming an earlier view
-    /// was sent before that member installed this one).
+    /// True if a member of the view is known to have left it: its hello names a later view
+    /// (every view's id is above its members' earlier ones), or, longer than the failure timeout
+    /// after this view was installed, names any other view. A member sends hellos only to
+    /// daemons outside its view, so one still coming means it is not in this view (it never
+    /// installed it, or went on to one of its own); one naming an earlier view shortly after
+    /// the install was merely sent before the member installed it.
     fn member_moved_on(&self) -> bool {
         let Some(c) = &self.cluster else {
             return false;
@@ -495,8 +501,10 @@ impl Core {
         c.view.ids.iter().any(|id| {
             self.membership.hello(id.addr).is_some_and(|h| {
                 h.incarnation == id.incarnation
-                    && h.view > c.view.view.view_id
+                    && h.view != c.view.view.view_id
                     && h.at > self.installed_at
+                    && (h.view > c.view.view.view_id
+                        || h.at.saturating_since(self.installed_at) > self.config.failure_timeout)
             })
         })
     }
@@ -602,6 +610,7 @@ impl Core {
         let attempt = Attempt {
             round: self.round,
             coordinator: self.config.listen,
+            incarnation: self.config.incarnation,
         };
         tracing::info!(
             members = ?members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
