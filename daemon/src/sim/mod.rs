@@ -107,6 +107,11 @@ pub struct Outcome {
     pub held_bytes: usize,
     /// The faults injected, with their times.
     pub faults: Vec<String>,
+    /// A digest of everything every daemon did (each output with its daemon and time): two runs
+    /// with the same digest behaved the same, datagram for datagram.
+    pub trace: u64,
+    /// How many outputs went into the digest.
+    pub outputs: u64,
 }
 
 impl Outcome {
@@ -180,6 +185,53 @@ pub struct Sim {
     blocked: BTreeSet<(usize, usize)>,
     /// Faults injected, for the report.
     faults: Vec<String>,
+    /// Every output of every daemon, with its daemon and time, digested.
+    trace: Trace,
+}
+
+/// A running digest of the outputs of a run (FNV-1a, 64 bits: stable across builds and
+/// platforms, so digests can be compared between two builds of the code).
+struct Trace {
+    hash: u64,
+    count: u64,
+}
+
+impl Trace {
+    fn new() -> Trace {
+        Trace {
+            hash: 0xcbf2_9ce4_8422_2325,
+            count: 0,
+        }
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.hash ^= u64::from(*b);
+            self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn record(&mut self, d: usize, now: Time, out: &Output) {
+        self.count += 1;
+        self.bytes(&(d as u64).to_le_bytes());
+        self.bytes(&now.as_micros().to_le_bytes());
+        match out {
+            Output::Transmit { to, bytes } => {
+                self.bytes(format!("T{to:?}").as_bytes());
+                self.bytes(bytes);
+            }
+            Output::Deliver { to, frame } => {
+                self.bytes(format!("D{to:?}").as_bytes());
+                self.bytes(frame);
+            }
+            Output::Send { to, response } => {
+                self.bytes(format!("S{to:?}{response:?}").as_bytes());
+            }
+            Output::Close { client, error } => {
+                self.bytes(format!("C{client:?}{error:?}").as_bytes());
+            }
+        }
+    }
 }
 
 fn addr(i: usize) -> SocketAddr {
@@ -225,6 +277,7 @@ impl Sim {
             delivered: 0,
             blocked: BTreeSet::new(),
             faults: Vec::new(),
+            trace: Trace::new(),
             cfg,
         };
         for d in 0..first_late {
@@ -307,6 +360,8 @@ impl Sim {
                 .map(|d| d.core.held_bytes())
                 .sum(),
             faults: self.faults.clone(),
+            trace: self.trace.hash,
+            outputs: self.trace.count,
             history,
         }
     }
@@ -592,6 +647,7 @@ impl Sim {
     /// Carries out daemon `d`'s outputs.
     fn drain(&mut self, d: usize) {
         while let Some(out) = self.daemons[d].core.poll_output() {
+            self.trace.record(d, self.now, &out);
             match out {
                 out @ (Output::Send { .. } | Output::Deliver { .. }) => {
                     let Some(response) = out.response() else {
