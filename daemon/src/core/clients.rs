@@ -331,7 +331,7 @@ impl Core {
         if let Item::Join { member, .. } | Item::Leave { member, .. } = &delivery.item {
             // Only this daemon speaks for its own clients: another daemon's operation on one of
             // them is a bug or a lie, and would corrupt this daemon's sessions.
-            let local = super::viewchange::daemon_of(member) == self.config.daemon_name;
+            let local = super::groups::daemon_of(member) == self.config.daemon_name;
             if local != mine {
                 tracing::warn!(%member, "ignoring a group operation a daemon made for another's client");
                 return;

@@ -7,7 +7,7 @@
 //! of the input being handled.
 
 use super::membership::HelloOutcome;
-use super::packet::{self, Ack, Chunk, DatagramBuilder, Header, Item};
+use super::packet::{self, header_len, max_chunk_body, Ack, Chunk, DatagramBuilder, Header, Item};
 use super::reliable::Received;
 use super::{Core, Time};
 use bytes::Bytes;
@@ -15,14 +15,6 @@ use std::net::SocketAddr;
 
 /// Retransmitted bytes sent in answer to one NACK at most, so one request cannot cause a burst.
 const RETRANSMIT_BUDGET: usize = 256 * 1024;
-
-/// The largest item a daemon builds from a message of `max_message` bytes: the request's frame
-/// limit bounds the payload plus the group names, and an item holds the names twice (its own list
-/// and the client frame inside it) with a little more framing. Every daemon of a cluster should
-/// use the same `limits.max_message_size`, or one may refuse to reassemble another's items.
-pub(super) fn max_item(max_message: usize) -> usize {
-    2 * (max_message + gcs::wire::FRAME_HEADROOM) + 1024
-}
 
 /// No timestamp above this is accepted, whatever the local clock: a daemon's own stamps must
 /// always have room to grow.
@@ -35,24 +27,6 @@ const MAX_CLOCK_JUMP: u64 = 1 << 40;
 
 /// Addresses remembered so a misbehaving peer is warned about once; more are not remembered.
 const MAX_WARNED: usize = 1024;
-
-/// Bytes a datagram header takes for a cluster name of `cluster_len` bytes.
-pub fn header_len(cluster_len: usize) -> usize {
-    4 + 1 + 1 + cluster_len.min(255) + 2 + 8
-}
-
-/// Bytes an acknowledgement takes in a view of `n` daemons.
-pub fn ack_len(n: usize) -> usize {
-    1 + 8 + 8 + 8 + 8 + 2 + 8 * n
-}
-
-/// The largest chunk body that fits in a datagram of `max_datagram` bytes beside the header and an
-/// acknowledgement, for a view of `n` daemons.
-pub fn max_chunk_body(max_datagram: usize, cluster_len: usize, n: usize) -> usize {
-    max_datagram
-        .saturating_sub(header_len(cluster_len) + ack_len(n) + packet::DATA_CHUNK_OVERHEAD)
-        .max(1)
-}
 
 impl Core {
     /// Hands an item to this daemon's stream, or keeps it until the view forms.

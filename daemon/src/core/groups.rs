@@ -265,6 +265,13 @@ fn empty_view(group: &str) -> GroupView {
     }
 }
 
+/// The daemon a private name belongs to.
+pub(crate) fn daemon_of(member: &str) -> &str {
+    member
+        .rsplit_once(gcs::names::PRIVATE_NAME_SEPARATOR)
+        .map_or("", |(_, d)| d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

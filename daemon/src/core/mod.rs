@@ -32,17 +32,18 @@ pub mod packet;
 mod reliable;
 mod sessions;
 mod time;
-mod viewchange;
 
-pub use cluster::max_chunk_body;
 pub use groups::{Groups, MembershipError};
 pub use ids::{ClientId, ViewId};
-pub use membership::{DaemonId, FormedView, HelloOutcome, Membership};
+pub use membership::{
+    Attempt, Control, Cut, DaemonId, FlushState, FormedView, HelloOutcome, Install, Membership,
+    ReadyState,
+};
 pub use order::{Delivery, FlushPlan, Flushed, Orderer};
+pub use packet::max_chunk_body;
 pub use reliable::{Received, Streams};
 pub use sessions::{Member, Session, Sessions};
 pub use time::Time;
-pub use viewchange::{Attempt, Control, Cut, FlushState, Install, ReadyState};
 
 use bytes::Bytes;
 use gcs::wire::{ClientInfo, Counters, DaemonView, ErrorCode, ErrorInfo, Request, Status};
@@ -241,18 +242,18 @@ pub struct Core {
     counters: Counters,
     shutting_down: bool,
     /// The view change under way, if any.
-    change: Option<viewchange::Change>,
+    change: Option<membership::Change>,
     /// The largest view-change round seen.
     round: u64,
     /// The latest view-change attempt this daemon joined: it never joins that one again, nor an
     /// earlier one (a late or repeated proposal).
-    joined: Option<viewchange::Attempt>,
+    joined: Option<membership::Attempt>,
     /// Membership messages being reassembled.
-    control_in: viewchange::ControlIn,
+    control_in: membership::ControlIn,
     /// Numbers this daemon's membership messages.
     control_seq: u64,
     /// The last view this daemon installed as coordinator, to send again to a member that lost it.
-    last_install: Option<(viewchange::Attempt, viewchange::Install)>,
+    last_install: Option<(membership::Attempt, membership::Install)>,
     /// Since when the membership should change (and nobody has started to).
     wish_since: Option<Time>,
     /// Daemons that said they are stopping: address and the incarnation that stopped.
@@ -263,7 +264,7 @@ pub struct Core {
     last_hello: Option<Time>,
     /// While a view is being installed: the ids its group views take, and the groups that got a
     /// transitional view (their later operations in the old view are transitional too).
-    installing: Option<viewchange::Installing>,
+    installing: Option<membership::Installing>,
 
     /// Outsiders whose hello was answered this round (two outsiders must not answer each other
     /// without end).
@@ -309,7 +310,7 @@ impl Core {
             change: None,
             round: 0,
             joined: None,
-            control_in: viewchange::ControlIn::default(),
+            control_in: membership::ControlIn::default(),
             control_seq: 0,
             last_install: None,
             wish_since: None,

@@ -9,8 +9,13 @@
 //! Decoding never panics and never allocates more than the datagram's own length suggests: every
 //! length is checked against what is left before it is used.
 
+mod item;
+#[cfg(test)]
+mod tests;
+
+pub use item::{decode_item, encode_item, Item};
+
 use bytes::{BufMut, Bytes, BytesMut};
-use gcs::{Order, Reason};
 use std::fmt;
 
 /// First bytes of every gcs datagram.
@@ -27,6 +32,40 @@ const ARENA_BLOCK: usize = 256 * 1024;
 
 /// Bytes a data chunk takes besides its body.
 pub const DATA_CHUNK_OVERHEAD: usize = 1 + 2 + 8 + 8 + 8 + 1 + 4;
+
+/// Bytes a datagram header takes for a cluster name of `cluster_len` bytes.
+pub fn header_len(cluster_len: usize) -> usize {
+    4 + 1 + 1 + cluster_len.min(255) + 2 + 8
+}
+
+/// Bytes an acknowledgement takes in a view of `n` daemons.
+pub fn ack_len(n: usize) -> usize {
+    1 + 8 + 8 + 8 + 8 + 2 + 8 * n
+}
+
+/// The largest chunk body that fits in a datagram of `max_datagram` bytes beside the header and an
+/// acknowledgement, for a view of `n` daemons.
+pub fn max_chunk_body(max_datagram: usize, cluster_len: usize, n: usize) -> usize {
+    max_datagram
+        .saturating_sub(header_len(cluster_len) + ack_len(n) + DATA_CHUNK_OVERHEAD)
+        .max(1)
+}
+
+/// The largest control chunk body that fits in a datagram of `max_datagram` bytes beside the
+/// header.
+pub fn max_control_body(max_datagram: usize, cluster_len: usize) -> usize {
+    max_datagram
+        .saturating_sub(header_len(cluster_len))
+        .saturating_sub(CONTROL_CHUNK_OVERHEAD)
+}
+
+/// The largest item a daemon builds from a message of `max_message` bytes: the request's frame
+/// limit bounds the payload plus the group names, and an item holds the names twice (its own list
+/// and the client frame inside it) with a little more framing. Every daemon of a cluster should
+/// use the same `limits.max_message_size`, or one may refuse to reassemble another's items.
+pub fn max_item(max_message: usize) -> usize {
+    2 * (max_message + gcs::wire::FRAME_HEADROOM) + 1024
+}
 
 /// Why a datagram was dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +192,7 @@ pub enum Chunk {
         /// Missing sequence numbers, as inclusive ranges.
         ranges: Vec<(u64, u64)>,
     },
-    /// One part of a membership message (see `viewchange`), which may span several datagrams.
+    /// One part of a membership message (see `membership`), which may span several datagrams.
     Control {
         /// Identifies the message among the sender's.
         msg: u64,
@@ -329,7 +368,7 @@ fn encode_chunk(buf: &mut BytesMut, chunk: &Chunk) {
 }
 
 /// Reads fields off a datagram, refusing to read past its end.
-struct Reader {
+pub(super) struct Reader {
     bytes: Bytes,
     pos: usize,
 }
@@ -499,364 +538,4 @@ pub fn decode(bytes: Bytes) -> Result<(Header, Vec<Chunk>), DecodeError> {
         chunks.push(chunk);
     }
     Ok((header, chunks))
-}
-
-/// What a daemon's stream carries: a message or a group operation, ordered like a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Item {
-    /// A client's multicast.
-    Multicast {
-        /// The delivery order.
-        order: Order,
-        /// The target groups, without repeats.
-        groups: Vec<String>,
-        /// The sending client's private name.
-        sender: String,
-        /// The message as receivers get it: a whole client frame (length prefix included),
-        /// encoded once by the origin daemon and handed to every receiving client unchanged.
-        frame: Bytes,
-    },
-    /// `member` joins `group`.
-    Join {
-        /// The group.
-        group: String,
-        /// The member's private name.
-        member: String,
-    },
-    /// `member` leaves `group`.
-    Leave {
-        /// The group.
-        group: String,
-        /// The member's private name.
-        member: String,
-        /// Why: leave or disconnect.
-        reason: Reason,
-    },
-}
-
-impl Item {
-    /// A multicast item, with its client frame built once here.
-    pub fn multicast(order: Order, groups: Vec<String>, sender: String, payload: Bytes) -> Item {
-        let frame = Bytes::from(gcs::wire::encode_response_frame(
-            &gcs::wire::Response::Message(gcs::Message {
-                groups: groups.clone(),
-                sender: sender.clone(),
-                order,
-                payload,
-            }),
-        ));
-        Item::Multicast {
-            order,
-            groups,
-            sender,
-            frame,
-        }
-    }
-
-    /// The message of a multicast item, decoded from its frame (for tests and tools; the daemon
-    /// itself never needs to).
-    pub fn message(&self) -> Option<gcs::Message> {
-        let Item::Multicast { frame, .. } = self else {
-            return None;
-        };
-        match gcs::wire::decode_response(frame.get(4..)?) {
-            Ok(gcs::wire::Response::Message(m)) => Some(m),
-            _ => None,
-        }
-    }
-
-    /// The order this item is delivered with; group operations are agreed.
-    pub fn order(&self) -> Order {
-        match self {
-            Item::Multicast { order, .. } => *order,
-            Item::Join { .. } | Item::Leave { .. } => Order::Agreed,
-        }
-    }
-
-    /// True for joins and leaves.
-    pub fn is_group_op(&self) -> bool {
-        !matches!(self, Item::Multicast { .. })
-    }
-}
-
-const ITEM_MULTICAST: u8 = 1;
-const ITEM_JOIN: u8 = 2;
-const ITEM_LEAVE: u8 = 3;
-
-fn order_code(o: Order) -> u8 {
-    match o {
-        Order::Reliable => 0,
-        Order::Fifo => 1,
-        Order::Causal => 2,
-        Order::Agreed => 3,
-        Order::Safe => 4,
-    }
-}
-
-fn order_from(c: u8) -> Result<Order, DecodeError> {
-    Order::ALL
-        .get(c as usize)
-        .copied()
-        .ok_or(DecodeError::Invalid("order"))
-}
-
-fn reason_code(r: Reason) -> u8 {
-    match r {
-        Reason::Join => 0,
-        Reason::Leave => 1,
-        Reason::Disconnect => 2,
-        Reason::Network => 3,
-    }
-}
-
-fn reason_from(c: u8) -> Result<Reason, DecodeError> {
-    Ok(match c {
-        0 => Reason::Join,
-        1 => Reason::Leave,
-        2 => Reason::Disconnect,
-        3 => Reason::Network,
-        _ => return Err(DecodeError::Invalid("reason")),
-    })
-}
-
-fn put_str16(buf: &mut BytesMut, s: &str) {
-    let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
-    buf.put_u16(b.len() as u16);
-    buf.put_slice(b);
-}
-
-/// Encodes an item for a data chunk (or for splitting over several).
-pub fn encode_item(item: &Item) -> Bytes {
-    let mut buf = BytesMut::new();
-    match item {
-        Item::Multicast {
-            order,
-            groups,
-            sender,
-            frame,
-        } => {
-            buf.reserve(
-                16 + sender.len() + groups.iter().map(|g| g.len() + 2).sum::<usize>() + frame.len(),
-            );
-            buf.put_u8(ITEM_MULTICAST);
-            buf.put_u8(order_code(*order));
-            put_str16(&mut buf, sender);
-            buf.put_u16(groups.len().min(u16::MAX as usize) as u16);
-            for g in groups.iter().take(u16::MAX as usize) {
-                put_str16(&mut buf, g);
-            }
-            buf.put_slice(frame);
-        }
-        Item::Join { group, member } => {
-            buf.put_u8(ITEM_JOIN);
-            put_str16(&mut buf, group);
-            put_str16(&mut buf, member);
-        }
-        Item::Leave {
-            group,
-            member,
-            reason,
-        } => {
-            buf.put_u8(ITEM_LEAVE);
-            put_str16(&mut buf, group);
-            put_str16(&mut buf, member);
-            buf.put_u8(reason_code(*reason));
-        }
-    }
-    buf.freeze()
-}
-
-/// Decodes an item. The payload of a multicast shares `bytes`' memory.
-pub fn decode_item(bytes: Bytes) -> Result<Item, DecodeError> {
-    let mut r = Reader { bytes, pos: 0 };
-    let str16 = |r: &mut Reader| -> Result<String, DecodeError> {
-        let n = r.u16()? as usize;
-        r.string(n)
-    };
-    let item = match r.u8()? {
-        ITEM_MULTICAST => {
-            let order = order_from(r.u8()?)?;
-            let sender = str16(&mut r)?;
-            let n = r.u16()? as usize;
-            if n == 0 {
-                return Err(DecodeError::Invalid("multicast without groups"));
-            }
-            if n * 2 > r.left() {
-                return Err(DecodeError::Truncated);
-            }
-            let groups = (0..n)
-                .map(|_| str16(&mut r))
-                .collect::<Result<Vec<_>, _>>()?;
-            let frame = r.take(r.left())?;
-            // The frame goes to clients as it is: it must at least be a frame of its own length.
-            let announced = frame
-                .get(..4)
-                .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize);
-            if announced != Some(frame.len().saturating_sub(4)) {
-                return Err(DecodeError::Invalid("message frame length"));
-            }
-            Item::Multicast {
-                order,
-                groups,
-                sender,
-                frame,
-            }
-        }
-        ITEM_JOIN => {
-            let group = str16(&mut r)?;
-            let member = str16(&mut r)?;
-            Item::Join { group, member }
-        }
-        ITEM_LEAVE => {
-            let group = str16(&mut r)?;
-            let member = str16(&mut r)?;
-            let reason = reason_from(r.u8()?)?;
-            Item::Leave {
-                group,
-                member,
-                reason,
-            }
-        }
-        _ => return Err(DecodeError::Invalid("item kind")),
-    };
-    if !r.is_done() && !matches!(item, Item::Multicast { .. }) {
-        return Err(DecodeError::Invalid("trailing bytes after an item"));
-    }
-    Ok(item)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn header() -> Header {
-        Header {
-            cluster: "gcs".into(),
-            sender: 2,
-            view: 7,
-        }
-    }
-
-    #[test]
-    fn datagrams_round_trip() {
-        let chunks = vec![
-            Chunk::Hello {
-                name: "d1".into(),
-                cluster_size: 3,
-                incarnation: 77,
-                view: 4,
-            },
-            Chunk::Control {
-                msg: 3,
-                part: 1,
-                parts: 2,
-                body: Bytes::from_static(b"xyz"),
-            },
-            Chunk::Ack(Ack {
-                clock: 9,
-                last_seq: 4,
-                epoch: 1,
-                frontier: 8,
-                received: vec![1, 2, 3],
-            }),
-            Chunk::Data(DataChunk {
-                origin: 1,
-                seq: 5,
-                ts: 10,
-                epoch: 1,
-                frag: Frag::Last,
-                body: Bytes::from_static(b"abc"),
-            }),
-            Chunk::Nack {
-                origin: 0,
-                ranges: vec![(1, 3), (7, 7)],
-            },
-        ];
-        let mut b = DatagramBuilder::new(&header(), 1472);
-        for c in &chunks {
-            assert!(b.push(c));
-        }
-        let bytes = b.finish();
-        let (h, got) = decode(bytes).unwrap();
-        assert_eq!(h, header());
-        assert_eq!(got, chunks);
-    }
-
-    #[test]
-    fn the_builder_refuses_what_does_not_fit() {
-        let mut b = DatagramBuilder::new(&header(), 100);
-        let big = Chunk::Data(DataChunk {
-            origin: 0,
-            seq: 1,
-            ts: 1,
-            epoch: 0,
-            frag: Frag::Whole,
-            body: Bytes::from(vec![0u8; 200]),
-        });
-        assert!(!b.push(&big));
-        assert!(b.is_empty());
-    }
-
-    #[test]
-    fn items_round_trip() {
-        let items = [
-            Item::multicast(
-                Order::Safe,
-                vec!["a".into(), "b".into()],
-                "x#d".into(),
-                Bytes::from_static(b"\x00\x01"),
-            ),
-            Item::Join {
-                group: "g".into(),
-                member: "y#d".into(),
-            },
-            Item::Leave {
-                group: "g".into(),
-                member: "y#d".into(),
-                reason: Reason::Disconnect,
-            },
-        ];
-        for i in items {
-            assert_eq!(decode_item(encode_item(&i)).unwrap(), i);
-        }
-    }
-
-    #[test]
-    fn foreign_and_other_versions_are_recognised() {
-        assert_eq!(
-            decode(Bytes::from_static(b"GET / HTTP/1.1")),
-            Err(DecodeError::Foreign)
-        );
-        let mut v = DatagramBuilder::new(&header(), 100).finish().to_vec();
-        v[4] = 9;
-        assert_eq!(decode(Bytes::from(v)), Err(DecodeError::Version(9)));
-    }
-
-    proptest! {
-        #[test]
-        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-            let _ = decode(Bytes::from(bytes.clone()));
-            let _ = decode_item(Bytes::from(bytes));
-        }
-
-        #[test]
-        fn decoding_arbitrary_chunks_after_a_good_header_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..600)) {
-            let mut v = DatagramBuilder::new(&header(), 100).finish().to_vec();
-            v.extend_from_slice(&tail);
-            let _ = decode(Bytes::from(v));
-        }
-
-        #[test]
-        fn every_truncation_of_a_good_datagram_is_an_error(cut in 0usize..80) {
-            let mut b = DatagramBuilder::new(&header(), 1472);
-            b.push(&Chunk::Ack(Ack { clock: 1, last_seq: 2, epoch: 0, frontier: 1, received: vec![5, 6] }));
-            let full = b.finish();
-            if cut < full.len() {
-                let r = decode(full.slice(..cut));
-                // A cut exactly at a chunk boundary is a valid shorter datagram.
-                prop_assert!(r.is_err() || cut == 4 + 1 + 1 + 3 + 2 + 8);
-            }
-        }
-    }
 }

@@ -2,10 +2,10 @@
 //!
 //! Owns the peer table (each configured peer's name, incarnation and view as its last hello gave
 //! them), the ranks that order daemons (by address, the same at every daemon), the current daemon
-//! view and the numbering of views. Running a view change is `viewchange`'s job; this module
+//! view and the numbering of views. Running a view change is `membership`'s job; this module
 //! never sends, delivers or orders anything.
 
-use super::time::Time;
+use crate::core::time::Time;
 use gcs::DaemonView;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

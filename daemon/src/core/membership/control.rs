@@ -1,0 +1,303 @@
+//! Membership messages: what the daemons say to each other in a view change, and how a message
+//! travels as control chunks (split to fit datagrams, reassembled on arrival, one message per
+//! sender at a time, bounded by `limits.max_membership_message`).
+//!
+//! Owns the message types and their codec (MessagePack inside control chunks, whose own layout
+//! is in `packet`). It never decides anything about a view change: the roles do.
+
+use super::peers::DaemonId;
+use crate::core::packet::Chunk;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// Identifies one attempt at a view change; a later attempt replaces an earlier one.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Attempt {
+    /// Grows with every attempt anyone makes.
+    pub round: u64,
+    /// Who runs it.
+    pub coordinator: SocketAddr,
+    /// The coordinator's life: a restarted coordinator's attempts are new ones, even where its
+    /// rounds start again from the beginning.
+    pub incarnation: u64,
+}
+
+/// A membership message.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub enum Control {
+    /// From the coordinator: "let us form a view of these daemons".
+    Propose {
+        /// The attempt.
+        attempt: Attempt,
+        /// The proposed members, sorted.
+        members: Vec<DaemonId>,
+    },
+    /// To the coordinator: where this member stands in its old view.
+    State {
+        /// The attempt.
+        attempt: Attempt,
+        /// The member's state.
+        state: FlushState,
+    },
+    /// From the coordinator: what each old view's survivors deliver before the new view.
+    Commit {
+        /// The attempt.
+        attempt: Attempt,
+        /// One per old view among the members.
+        cuts: Vec<Cut>,
+    },
+    /// To the coordinator: the member holds its cut.
+    Ready {
+        /// The attempt.
+        attempt: Attempt,
+        /// What it announces.
+        ready: ReadyState,
+    },
+    /// From the coordinator: the new view.
+    Install {
+        /// The attempt.
+        attempt: Attempt,
+        /// The view.
+        install: Install,
+    },
+    /// To a coordinator whose proposal is older than an attempt this daemon already joined:
+    /// "propose again above this round".
+    Behind {
+        /// The round of the attempt this daemon joined.
+        round: u64,
+    },
+    /// "This daemon is stopping": remove it now rather than after the failure timeout.
+    Bye {
+        /// The life that ends.
+        incarnation: u64,
+    },
+}
+
+/// A member's place in its old view.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct FlushState {
+    /// Who.
+    pub who: DaemonId,
+    /// Its view id (0 if it has none yet).
+    pub view: u64,
+    /// How much of each stream of the old view it holds.
+    pub contiguous: Vec<u64>,
+    /// Per stream: the timestamp below which it holds every item of the stream.
+    pub heard: Vec<u64>,
+    /// The place in the total order of the last item it delivered.
+    pub delivered: (u64, u16),
+}
+
+/// What the survivors of one old view agree to deliver.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// The old view.
+    pub view: u64,
+    /// The members of the new view that come from it (a daemon that moved on to another view
+    /// meanwhile has left it, even if it is in the new view too), sorted.
+    pub survivors: Vec<DaemonId>,
+    /// Per stream: deliver up to here.
+    pub cut: Vec<u64>,
+    /// Per stream: the largest `heard` of any survivor.
+    pub heard: Vec<u64>,
+    /// The furthest any survivor delivered in the total order.
+    pub delivered: (u64, u16),
+}
+
+/// A member that holds its cut.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ReadyState {
+    /// Who.
+    pub who: DaemonId,
+    /// Its Lamport clock.
+    pub clock: u64,
+    /// At most how many group views its flush makes.
+    pub views: u64,
+    /// Its local group members as they will be after the flush: (group, member).
+    pub local: Vec<(String, String)>,
+}
+
+/// The new view.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Install {
+    /// Its id.
+    pub view: u64,
+    /// Its members, sorted.
+    pub members: Vec<DaemonId>,
+    /// Views made while installing are numbered from this timestamp on.
+    pub ts: u64,
+    /// The old views being merged (those with a flush), sorted: each numbers its own views
+    /// (transitional views, operations after them) in a range of its own.
+    pub components: Vec<u64>,
+    /// How many ids each old view's range holds.
+    pub views: u64,
+    /// The new view's clocks start here (beyond every view made while installing).
+    pub clock: u64,
+    /// Every member's local group members: (group, member).
+    pub local: Vec<(String, String)>,
+}
+
+/// Reassembles control messages from their parts, one message per sender at a time.
+#[derive(Debug, Default)]
+pub(crate) struct ControlIn {
+    partial: BTreeMap<SocketAddr, Assembly>,
+}
+
+#[derive(Debug)]
+struct Assembly {
+    msg: u64,
+    parts: Vec<Option<Bytes>>,
+    bytes: usize,
+}
+
+impl ControlIn {
+    /// Takes in one part; returns the message once it is complete and decodes. A message of
+    /// more than `max` bytes (`limits.max_membership_message`) is refused.
+    pub(crate) fn receive(
+        &mut self,
+        from: SocketAddr,
+        msg: u64,
+        part: u16,
+        parts: u16,
+        body: Bytes,
+        max: usize,
+    ) -> Result<Option<Control>, String> {
+        if parts == 1 {
+            return decode(&body).map(Some);
+        }
+        let a = self.partial.entry(from).or_insert_with(|| Assembly {
+            msg,
+            parts: vec![None; parts as usize],
+            bytes: 0,
+        });
+        if a.msg != msg || a.parts.len() != parts as usize {
+            if msg < a.msg {
+                return Ok(None); // a late part of an older message
+            }
+            *a = Assembly {
+                msg,
+                parts: vec![None; parts as usize],
+                bytes: 0,
+            };
+        }
+        let Some(slot) = a.parts.get_mut(part as usize) else {
+            return Err("a part number beyond the message".into());
+        };
+        if slot.is_none() {
+            a.bytes += body.len();
+            if a.bytes > max {
+                self.partial.remove(&from);
+                return Err(format!(
+                    "a membership message larger than {max} bytes (limits.max_membership_message)"
+                ));
+            }
+            *slot = Some(body);
+        }
+        if a.parts.iter().any(Option::is_none) {
+            return Ok(None);
+        }
+        let Some(a) = self.partial.remove(&from) else {
+            return Ok(None);
+        };
+        let mut whole = Vec::with_capacity(a.bytes);
+        for p in a.parts.into_iter().flatten() {
+            whole.extend_from_slice(&p);
+        }
+        decode(&whole).map(Some)
+    }
+}
+
+pub(crate) fn decode(bytes: &[u8]) -> Result<Control, String> {
+    rmp_serde::from_slice(bytes).map_err(|e| format!("an undecodable membership message: {e}"))
+}
+
+/// Splits `control` into chunks of at most `max_body` bytes each; nothing if it is larger than
+/// `max` bytes in all (`limits.max_membership_message`).
+pub(crate) fn encode(control: &Control, msg: u64, max_body: usize, max: usize) -> Vec<Chunk> {
+    let Ok(bytes) = rmp_serde::to_vec(control) else {
+        return Vec::new();
+    };
+    if bytes.len() > max {
+        tracing::error!(
+            bytes = bytes.len(),
+            "a membership message is larger than limits.max_membership_message ({max} bytes); \
+             not sent, so this daemon will be left out of the new view: raise the limit on \
+             every daemon"
+        );
+        return Vec::new();
+    }
+    let bytes = Bytes::from(bytes);
+    let size = max_body.max(1);
+    let parts = bytes.len().div_ceil(size).max(1);
+    if parts > u16::MAX as usize {
+        tracing::error!("a membership message is too large to send; dropped");
+        return Vec::new();
+    }
+    (0..parts)
+        .map(|i| Chunk::Control {
+            msg,
+            part: i as u16,
+            parts: parts as u16,
+            body: bytes.slice(i * size..((i + 1) * size).min(bytes.len())),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a_bye() -> Control {
+        Control::Bye { incarnation: 7 }
+    }
+
+    fn parts(chunks: Vec<Chunk>) -> Vec<(u64, u16, u16, Bytes)> {
+        chunks
+            .into_iter()
+            .filter_map(|c| match c {
+                Chunk::Control {
+                    msg,
+                    part,
+                    parts,
+                    body,
+                } => Some((msg, part, parts, body)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_message_split_over_many_parts_is_reassembled_in_any_order() {
+        let from: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut pieces = parts(encode(&a_bye(), 3, 2, 1024));
+        assert!(pieces.len() > 1, "a two-byte body splits a bye");
+        pieces.reverse();
+        let mut input = ControlIn::default();
+        let mut got = None;
+        for (msg, part, n, body) in pieces {
+            if let Some(c) = input.receive(from, msg, part, n, body, 1024).unwrap() {
+                got = Some(c);
+            }
+        }
+        assert!(matches!(got, Some(Control::Bye { incarnation: 7 })));
+    }
+
+    #[test]
+    fn a_membership_message_over_the_limit_is_neither_sent_nor_accepted() {
+        let from: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert!(encode(&a_bye(), 1, 1000, 2).is_empty());
+        let pieces = parts(encode(&a_bye(), 1, 2, 1024));
+        let mut input = ControlIn::default();
+        let mut refused = None;
+        for (msg, part, n, body) in pieces {
+            if let Err(why) = input.receive(from, msg, part, n, body, 3) {
+                refused = Some(why);
+                break;
+            }
+        }
+        let why = refused.expect("refused");
+        assert!(why.contains("limits.max_membership_message"), "{why}");
+    }
+}

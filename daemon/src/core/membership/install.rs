@@ -1,0 +1,290 @@
+//! Installing a daemon view: the old view's flush, transitional group views, the group table
+//! rebuilt from every member's announced local members, and fresh streams; and, while that runs,
+//! the ids and transitional marks of the group views it makes.
+//!
+//! Owns the installation. It never decides what to install: the install message says.
+
+use super::control::{Cut, Install};
+use super::peers::FormedView;
+use crate::core::groups::daemon_of;
+use crate::core::order::FlushPlan;
+use crate::core::packet;
+use crate::core::reliable::Streams;
+use crate::core::{ClientId, Cluster, Core, Orderer, ViewId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+/// A view being installed: what group operations delivered in the old view's flush need.
+#[derive(Debug)]
+pub(crate) struct Installing {
+    ids: ViewIds,
+    /// Groups that got a transitional view in this flush.
+    transitional: BTreeSet<String>,
+    /// The names of the old view's daemons that move on to the new view.
+    staying: BTreeSet<String>,
+}
+
+/// Numbers the group views made while a view is installed, beyond every earlier id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ViewIds {
+    next: u64,
+    step: u64,
+}
+
+impl ViewIds {
+    pub(crate) fn next_id(&self) -> ViewId {
+        ViewId(self.next)
+    }
+
+    pub(crate) fn take(&mut self) -> ViewId {
+        let id = self.next;
+        self.next = self.next.saturating_add(self.step);
+        ViewId(id)
+    }
+}
+
+impl Core {
+    /// Marks the view of a group operation delivered in a flush as transitional if its group is
+    /// in a transitional period (the flush gave it a transitional view, and the regular view that
+    /// ends the period is still to come). Such a view lists only the members that move on
+    /// together, like the transitional view before it.
+    pub(crate) fn mark_transitional(&self, view: &mut gcs::GroupView) {
+        let Some(i) = &self.installing else {
+            return;
+        };
+        if i.transitional.contains(&view.group) {
+            view.transitional = true;
+            view.members.retain(|m| i.staying.contains(daemon_of(m)));
+        }
+    }
+
+    /// The id of the group view made by a group operation at (`ts`, daemon at `origin`). Ids
+    /// follow the total order, and differ between daemons (the daemon's rank is the id modulo the
+    /// cluster size), so views made in two partitions at once never share an id.
+    ///
+    /// Operations delivered in a flush after the transitional views are the exception: they
+    /// happen in the transitional configuration, so their group enters a transitional period
+    /// (opened here if the flush did not already) and their views take fresh ids beyond it. Such
+    /// a view still names a member on a departing daemon that joined or left, though it lists
+    /// only the members that move on.
+    pub(crate) fn op_view_id(&mut self, group: &str, ts: u64, origin: u16) -> ViewId {
+        if self.installing.is_some() {
+            self.open_period(group);
+            if let Some(i) = self.installing.as_mut() {
+                return i.ids.take();
+            }
+        }
+        let k = self.membership.cluster_size() as u64;
+        let rank = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.view.addrs.get(origin as usize))
+            .map_or(0, |a| self.membership.rank(*a));
+        ViewId(ts.saturating_mul(k).saturating_add(rank))
+    }
+
+    /// Starts `group`'s transitional period in the flush under way, if one is under way and the
+    /// period has not started: its transitional view lists the members that move on together
+    /// (all of them, if none leave).
+    pub(crate) fn open_period(&mut self, group: &str) {
+        let Some(i) = self.installing.as_mut() else {
+            return;
+        };
+        if !i.transitional.insert(group.to_string()) {
+            return;
+        }
+        let staying = &i.staying;
+        let stays = |m: &str| staying.contains(daemon_of(m));
+        let Some(view) = self
+            .groups
+            .transitional(group, stays, i.ids.next_id(), true)
+        else {
+            return;
+        };
+        i.ids.take();
+        self.deliver_view(view);
+    }
+
+    /// Finishes the old view as the commit says and installs the new one.
+    pub(crate) fn install(&mut self, coordinator: SocketAddr, install: Install, cut: Option<Cut>) {
+        let me = self.my_id();
+        let k = self.membership.cluster_size() as u64;
+        let rank = self.membership.rank(coordinator);
+        // Ids made while installing: each old view numbers its transitional views and late
+        // operations in a range of its own (so two partitions merging never reuse one), then
+        // every member numbers the announced groups' views alike.
+        let component = self
+            .cluster
+            .as_ref()
+            .and_then(|c| {
+                install
+                    .components
+                    .iter()
+                    .position(|v| *v == c.view.view.view_id)
+            })
+            .unwrap_or(install.components.len()) as u64;
+        let at = |ts: u64| ts.saturating_mul(k).saturating_add(rank);
+        let mut ids = ViewIds {
+            next: at(install
+                .ts
+                .saturating_add(component.saturating_mul(install.views))),
+            step: k,
+        };
+        let shared_base = install
+            .ts
+            .saturating_add((install.components.len() as u64 + 1).saturating_mul(install.views));
+        let announced_groups: Vec<&str> = {
+            let set: BTreeSet<&str> = install.local.iter().map(|(g, _)| g.as_str()).collect();
+            set.into_iter().collect()
+        };
+        let mut in_transition = BTreeSet::new();
+        // A merge: daemons come that were not in this daemon's old view. Their groups' views
+        // have ids of another history, so every group gets a new regular view whose id lies
+        // beyond both.
+        let merging = cut
+            .as_ref()
+            .is_none_or(|cut| cut.survivors.len() < install.members.len());
+        // 1. The old view's flush.
+        if let (Some(c), Some(cut)) = (self.cluster.as_mut(), cut) {
+            let survivor: Vec<bool> = c
+                .view
+                .ids
+                .iter()
+                .map(|id| cut.survivors.contains(id))
+                .collect();
+            let bound = survivor
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !**s)
+                .map(|(o, _)| cut.heard.get(o).copied().unwrap_or(0))
+                .min()
+                .unwrap_or(u64::MAX);
+            let staying: BTreeSet<String> =
+                cut.survivors.iter().map(|id| id.name.clone()).collect();
+            let flushed = c.orderer.flush(&FlushPlan {
+                cut: cut.cut.clone(),
+                survivor,
+                bound,
+                delivered: cut.delivered,
+            });
+            self.counters.flush_discarded += flushed.discarded;
+            tracing::debug!(
+                before = flushed.before.len(),
+                after = flushed.after.len(),
+                discarded = flushed.discarded,
+                cut = ?cut,
+                "flushing the old view"
+            );
+            for d in flushed.before {
+                self.apply(d);
+            }
+            let mut transitional = BTreeSet::new();
+            for g in self.groups.names() {
+                let stays = |m: &str| staying.contains(daemon_of(m));
+                if let Some(view) = self.groups.transitional(&g, stays, ids.next_id(), false) {
+                    ids.take();
+                    self.deliver_view(view);
+                    transitional.insert(g);
+                }
+            }
+            self.installing = Some(Installing {
+                ids,
+                transitional,
+                staying,
+            });
+            for d in flushed.after {
+                self.apply(d);
+            }
+            if let Some(i) = self.installing.take() {
+                ids = i.ids;
+                in_transition = i.transitional;
+            }
+        }
+        // 2. The group table, from every member's announcement.
+        let mut announced: BTreeMap<String, BTreeMap<String, Option<ClientId>>> = BTreeMap::new();
+        let names: BTreeSet<&str> = install.members.iter().map(|m| m.name.as_str()).collect();
+        for (g, m) in &install.local {
+            if !names.contains(daemon_of(m)) {
+                continue;
+            }
+            let local = if daemon_of(m) == me.name {
+                self.sessions.client_named(m)
+            } else {
+                None
+            };
+            announced
+                .entry(g.clone())
+                .or_default()
+                .insert(m.clone(), local);
+        }
+        let mut all: BTreeSet<String> = self.groups.names().into_iter().collect();
+        all.extend(announced.keys().cloned());
+        for g in all {
+            let members = announced.remove(&g).unwrap_or_default();
+            let id = match announced_groups.binary_search(&g.as_str()) {
+                Ok(i) => ViewId(at(shared_base.saturating_add(i as u64))),
+                Err(_) => ids.next_id(),
+            };
+            let forced = merging || in_transition.contains(&g);
+            if let Some(view) = self.groups.replace_members(&g, members, id, forced) {
+                if id == ids.next_id() {
+                    ids.take();
+                }
+                for (m, joined) in view
+                    .joined
+                    .iter()
+                    .map(|m| (m, true))
+                    .chain(view.left.iter().map(|m| (m, false)))
+                {
+                    let local = self.sessions.client_named(m);
+                    if let Some(s) = local.and_then(|c| self.sessions.member_mut(c)) {
+                        if joined {
+                            s.groups.insert(g.clone());
+                        } else {
+                            s.groups.remove(&g);
+                        }
+                    }
+                }
+                self.deliver_view(view);
+            }
+        }
+
+        let last_used = at(shared_base.saturating_add(announced_groups.len() as u64));
+        // 3. The new view and fresh streams.
+        let primary = self.membership.is_primary(install.members.len());
+        let view = FormedView::new(install.view, install.members.clone(), &me, primary);
+        tracing::info!(view = install.view, members = ?view.view.members, primary, "installed a daemon view");
+        let n = view.len();
+        let mut orderer = Orderer::new(view.me, n);
+        // New items are stamped beyond every id used while installing (`install.clock` bounds
+        // what any member used; this daemon's own use is checked too).
+        orderer.set_clock(install.clock.max(last_used / k.max(1)));
+        self.cluster = Some(Cluster {
+            streams: Streams::new(
+                view.me,
+                n,
+                packet::max_item(self.config.max_message_size),
+                // A peer never has more than its send window unstable; twice that is slack.
+                self.config.send_window.saturating_mul(2),
+            ),
+            orderer,
+            view,
+        });
+        self.installed_at = self.now;
+        for m in &install.members {
+            if m.addr != self.config.listen {
+                self.last_heard.insert(m.addr, self.now);
+                self.suspected.remove(&m.addr);
+            }
+        }
+        self.outgoing.clear();
+        self.ack_due = n > 1;
+        self.counters.view_changes += 1;
+        self.announce_daemon_view();
+        let unsent = std::mem::take(&mut self.unsent);
+        self.unsent_bytes = 0;
+        for item in unsent {
+            self.stamp_and_send(item);
+        }
+    }
+}

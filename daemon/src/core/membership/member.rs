@@ -1,0 +1,217 @@
+//! The member's side of a view change: joining an attempt and reporting where it stands, fetching
+//! up to the commit's cut, saying it is ready with its local group members, and installing.
+//!
+//! Owns the member's rounds. It never computes cuts or view ids (the coordinator does) and never
+//! delivers anything before the install.
+
+use super::control::{Attempt, Control, Cut, FlushState, Install, ReadyState};
+use super::peers::DaemonId;
+use super::{Change, Lead, Step};
+use crate::core::groups::daemon_of;
+use crate::core::packet::Item;
+use crate::core::Core;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+impl Core {
+    pub(crate) fn on_propose(
+        &mut self,
+        from: SocketAddr,
+        attempt: Attempt,
+        members: Vec<DaemonId>,
+    ) {
+        if attempt.coordinator != from {
+            return;
+        }
+        self.round = self.round.max(attempt.round);
+        let me = self.my_id();
+        if !members.contains(&me) {
+            return;
+        }
+        if let Some(j) = &self.joined {
+            if attempt < *j {
+                // A proposer that is behind (restarted, or from a side with fewer attempts):
+                // tell it the round to go beyond, or its attempt only times out.
+                let round = j.round;
+                return self.send_control(from, Control::Behind { round });
+            }
+            if attempt <= *j {
+                return;
+            }
+        }
+        self.joined = Some(attempt.clone());
+        let (view, contiguous, heard, delivered) = match self.cluster.as_mut() {
+            Some(c) => {
+                c.orderer.freeze();
+                c.streams.cap_acks(c.orderer.clock());
+                let n = c.view.len() as u16;
+                let me = c.view.me;
+                let clock = c.orderer.clock();
+                (
+                    c.view.view.view_id,
+                    (0..n).map(|o| c.streams.contiguous(o)).collect(),
+                    (0..n)
+                        .map(|o| {
+                            if o == me {
+                                clock
+                            } else {
+                                c.streams.heard_ts(o)
+                            }
+                        })
+                        .collect(),
+                    c.orderer.delivered_position(),
+                )
+            }
+            None => (0, Vec::new(), Vec::new(), (0, 0)),
+        };
+        let state = FlushState {
+            who: me,
+            view,
+            contiguous,
+            heard,
+            delivered,
+        };
+        let lead = (from == self.config.listen).then(Lead::default);
+        self.change = Some(Change {
+            attempt: attempt.clone(),
+            members,
+            since: self.now,
+            resend_at: self.now + self.resend_interval(),
+            step: Step::Stated(state.clone()),
+            lead,
+        });
+        self.wish_since = None;
+        self.send_control(from, Control::State { attempt, state });
+    }
+
+    /// A member refused this daemon's proposal as older than an attempt it joined: if this
+    /// daemon still runs that proposal, it proposes the same members again in a later round.
+    pub(crate) fn on_behind(&mut self, round: u64) {
+        self.round = self.round.max(round);
+        let Some(ch) = &self.change else {
+            return;
+        };
+        if ch.lead.is_none()
+            || ch.attempt.round > round
+            || ch.lead.as_ref().is_some_and(|l| l.cuts.is_some())
+        {
+            return;
+        }
+        let members = ch.members.clone();
+        self.propose(members);
+    }
+
+    pub(crate) fn on_commit(&mut self, attempt: Attempt, cuts: Vec<Cut>) {
+        let Some(ch) = self.change.as_mut() else {
+            return;
+        };
+        if ch.attempt != attempt || !matches!(ch.step, Step::Stated(_)) {
+            return;
+        }
+        let mine = self
+            .cluster
+            .as_ref()
+            .and_then(|c| cuts.iter().find(|cut| cut.view == c.view.view.view_id))
+            .cloned();
+        if let (Some(c), Some(cut)) = (self.cluster.as_mut(), &mine) {
+            let departed: Vec<bool> = c
+                .view
+                .ids
+                .iter()
+                .map(|id| !cut.survivors.contains(id))
+                .collect();
+            c.streams.set_departed(departed);
+            c.streams.raise_ack_cap(&cut.cut);
+            for (o, seq) in cut.cut.iter().enumerate() {
+                c.streams.expect(o as u16, *seq);
+            }
+        }
+        ch.step = Step::Fetching(mine);
+        self.check_fetched();
+    }
+
+    /// Sends `Ready` once everything up to the cut has arrived.
+    pub(crate) fn check_fetched(&mut self) {
+        let Some(ch) = self.change.as_ref() else {
+            return;
+        };
+        let Step::Fetching(cut) = &ch.step else {
+            return;
+        };
+        let cut = cut.clone();
+        let (clock, views) = match (&self.cluster, &cut) {
+            (Some(c), Some(cut)) => {
+                let have_all = cut
+                    .cut
+                    .iter()
+                    .enumerate()
+                    .all(|(o, seq)| c.streams.contiguous(o as u16) >= *seq);
+                if !have_all {
+                    return;
+                }
+                let groups = self.groups.names().len() as u64;
+                (
+                    c.orderer.clock(),
+                    2 * groups + c.orderer.pending_ops(&cut.cut) as u64,
+                )
+            }
+            (Some(c), None) => (c.orderer.clock(), 2 * self.groups.names().len() as u64),
+            // A daemon in its first view starts its clock at its incarnation (its start time), so
+            // a restarted daemon never makes the ids of its previous life again.
+            (None, _) => (self.config.incarnation, 0),
+        };
+        let ready = ReadyState {
+            who: self.my_id(),
+            clock,
+            views,
+            local: self.local_projection(),
+        };
+        let Some(ch) = self.change.as_mut() else {
+            return;
+        };
+        ch.step = Step::Ready(cut, ready.clone());
+        let to = ch.attempt.coordinator;
+        let attempt = ch.attempt.clone();
+        self.send_control(to, Control::Ready { attempt, ready });
+    }
+
+    /// This daemon's group members as they will be once its own pending joins and leaves are
+    /// delivered (a flush delivers every one of them).
+    pub(crate) fn local_projection(&self) -> Vec<(String, String)> {
+        let me = self.config.daemon_name.as_str();
+        let mut set: BTreeSet<(String, String)> = self
+            .groups
+            .memberships(|m| daemon_of(m) == me)
+            .into_iter()
+            .collect();
+        if let Some(c) = &self.cluster {
+            for op in c.orderer.own_pending_ops() {
+                match op {
+                    Item::Join { group, member } => {
+                        set.insert((group, member));
+                    }
+                    Item::Leave { group, member, .. } => {
+                        set.remove(&(group, member));
+                    }
+                    Item::Multicast { .. } => {}
+                }
+            }
+        }
+        set.into_iter().collect()
+    }
+
+    pub(crate) fn on_install(&mut self, attempt: Attempt, install: Install) {
+        let Some(ch) = self.change.as_ref() else {
+            return;
+        };
+        if ch.attempt != attempt {
+            return;
+        }
+        let Step::Ready(cut, _) = &ch.step else {
+            return;
+        };
+        let cut = cut.clone();
+        self.change = None;
+        self.install(attempt.coordinator, install, cut);
+    }
+}
