@@ -6,13 +6,33 @@
 //! that includes (or no longer includes) it. It never orders anything itself.
 
 use super::packet::Item;
-use super::{ClientId, Core, Delivery, Session, ViewId};
+use super::{ClientId, Core, Delivery, Session, Sessions, ViewId};
 use gcs::names;
 use gcs::wire::{
     ErrorCode, ErrorInfo, GroupView, Limits, Reason, Request, RequestId, Response, WatchTarget,
     HELLO_MAGIC, PROTOCOL_VERSION,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Client requests waiting for their group operations to be delivered, by (group, member), in
+/// the order they were made.
+type PendingOps = BTreeMap<(String, String), VecDeque<(ClientId, RequestId)>>;
+
+/// The local clients: their sessions and what waits for a delivery on their behalf.
+#[derive(Debug, Default)]
+pub(super) struct Clients {
+    pub(super) sessions: Sessions,
+    /// Joins asked for by local clients, by (group, member), until delivered.
+    pub(super) pending_joins: PendingOps,
+    /// Leaves asked for by local clients, by (group, member), until delivered.
+    pub(super) pending_leaves: PendingOps,
+    /// Clients that watch the daemon view.
+    pub(super) daemon_watchers: BTreeSet<ClientId>,
+    /// Private names of ended sessions whose joins and leaves are still on their way, with how
+    /// many: the name is not given to a new session before they are delivered, so they cannot be
+    /// mistaken for the new session's.
+    pub(super) reserved: BTreeMap<String, usize>,
+}
 
 impl Core {
     pub(super) fn on_hello(&mut self, client: ClientId, request: Request) {
@@ -46,7 +66,7 @@ impl Core {
             return self.close(client, Some(error));
         }
         let private_name = self.private_name(client, &name);
-        self.sessions.welcome(client, private_name.clone());
+        self.clients.sessions.welcome(client, private_name.clone());
         self.counters.sessions_opened += 1;
         self.send(
             client,
@@ -76,7 +96,7 @@ impl Core {
         if let Err(e) = names::check_client_name(name) {
             return Some(ErrorInfo::new(ErrorCode::BadName, e));
         }
-        if self.sessions.ready_count() >= self.config.max_clients {
+        if self.clients.sessions.ready_count() >= self.config.max_clients {
             return Some(ErrorInfo::new(
                 ErrorCode::TooManyClients,
                 format!(
@@ -87,7 +107,7 @@ impl Core {
         }
         if !name.is_empty() {
             let private = format!("{name}#{}", self.config.daemon_name);
-            if self.reserved.contains_key(&private) {
+            if self.clients.reserved.contains_key(&private) {
                 return Some(ErrorInfo::new(
                     ErrorCode::NameTaken,
                     format!(
@@ -96,7 +116,7 @@ impl Core {
                     ),
                 ));
             }
-            if self.sessions.name_taken(&private) {
+            if self.clients.sessions.name_taken(&private) {
                 return Some(ErrorInfo::new(
                     ErrorCode::NameTaken,
                     format!(
@@ -118,7 +138,9 @@ impl Core {
         let mut n = client.0;
         loop {
             let candidate = format!("c{n}#{daemon}");
-            if !self.sessions.name_taken(&candidate) && !self.reserved.contains_key(&candidate) {
+            if !self.clients.sessions.name_taken(&candidate)
+                && !self.clients.reserved.contains_key(&candidate)
+            {
                 return candidate;
             }
             n += 1;
@@ -161,7 +183,7 @@ impl Core {
             return self.refuse(client, id, e);
         }
         let limit = self.config.max_groups_per_client;
-        let Some(member) = self.sessions.member_mut(client) else {
+        let Some(member) = self.clients.sessions.member_mut(client) else {
             return;
         };
         if member.intended.contains(&group) {
@@ -180,7 +202,8 @@ impl Core {
         }
         member.intended.insert(group.clone());
         let name = member.private_name.clone();
-        self.pending_joins
+        self.clients
+            .pending_joins
             .entry((group.clone(), name.clone()))
             .or_default()
             .push_back((client, id));
@@ -191,7 +214,7 @@ impl Core {
     }
 
     fn on_leave(&mut self, client: ClientId, id: RequestId, group: String) {
-        let Some(member) = self.sessions.member_mut(client) else {
+        let Some(member) = self.clients.sessions.member_mut(client) else {
             return;
         };
         if !member.intended.remove(&group) {
@@ -202,7 +225,8 @@ impl Core {
             return self.refuse(client, id, e);
         }
         let name = member.private_name.clone();
-        self.pending_leaves
+        self.clients
+            .pending_leaves
             .entry((group.clone(), name.clone()))
             .or_default()
             .push_back((client, id));
@@ -242,7 +266,12 @@ impl Core {
             );
             return self.refuse(client, id, e);
         }
-        let Some(sender) = self.sessions.member(client).map(|m| m.private_name.clone()) else {
+        let Some(sender) = self
+            .clients
+            .sessions
+            .member(client)
+            .map(|m| m.private_name.clone())
+        else {
             return;
         };
         // A group named twice is one destination: receivers get the message once either way.
@@ -271,7 +300,7 @@ impl Core {
                     return self.refuse(client, id, e);
                 }
                 let limit = self.config.max_groups_per_client;
-                let Some(m) = self.sessions.member_mut(client) else {
+                let Some(m) = self.clients.sessions.member_mut(client) else {
                     return;
                 };
                 if m.watching.len() >= limit && !m.watching.contains(&group) {
@@ -292,7 +321,7 @@ impl Core {
                 }
             }
             WatchTarget::Daemons => {
-                self.daemon_watchers.insert(client);
+                self.clients.daemon_watchers.insert(client);
                 self.send(client, Response::Ok { id });
                 self.send(client, Response::DaemonView(self.daemon_view()));
             }
@@ -300,7 +329,7 @@ impl Core {
     }
 
     fn on_unwatch(&mut self, client: ClientId, id: RequestId, target: WatchTarget) {
-        let Some(m) = self.sessions.member_mut(client) else {
+        let Some(m) = self.clients.sessions.member_mut(client) else {
             return;
         };
         let was_watching = match &target {
@@ -309,7 +338,7 @@ impl Core {
                 self.groups.unwatch(group, client);
                 was
             }
-            WatchTarget::Daemons => self.daemon_watchers.remove(&client),
+            WatchTarget::Daemons => self.clients.daemon_watchers.remove(&client),
         };
         if was_watching {
             self.send(client, Response::Ok { id });
@@ -368,8 +397,8 @@ impl Core {
             }
             Item::Join { group, member } => {
                 self.release_reserved(&member);
-                let local = self.sessions.client_named(&member);
-                let pending = pop_pending(&mut self.pending_joins, &group, &member);
+                let local = self.clients.sessions.client_named(&member);
+                let pending = pop_pending(&mut self.clients.pending_joins, &group, &member);
                 // An id only for a join that makes a view (taking one may open a transitional
                 // period; a join that fails must not).
                 let view_id = if self.groups.is_member(&group, &member) {
@@ -380,7 +409,7 @@ impl Core {
                 match self.groups.join(&group, &member, local, view_id) {
                     Ok(mut view) => {
                         self.mark_transitional(&mut view);
-                        if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
+                        if let Some(m) = local.and_then(|c| self.clients.sessions.member_mut(c)) {
                             m.groups.insert(group.clone());
                         }
                         self.deliver_view(view);
@@ -405,7 +434,7 @@ impl Core {
                 reason,
             } => {
                 self.release_reserved(&member);
-                let pending = pop_pending(&mut self.pending_leaves, &group, &member);
+                let pending = pop_pending(&mut self.clients.pending_leaves, &group, &member);
                 let view_id = if self.groups.is_member(&group, &member) {
                     self.op_view_id(&group, delivery.ts, delivery.origin)
                 } else {
@@ -413,8 +442,8 @@ impl Core {
                 };
                 if let Ok(mut view) = self.groups.leave(&group, &member, reason, view_id) {
                     self.mark_transitional(&mut view);
-                    let local = self.sessions.client_named(&member);
-                    if let Some(m) = local.and_then(|c| self.sessions.member_mut(c)) {
+                    let local = self.clients.sessions.client_named(&member);
+                    if let Some(m) = local.and_then(|c| self.clients.sessions.member_mut(c)) {
                         m.groups.remove(&group);
                     }
                     let mut to = self.groups.view_audience(&group);
@@ -432,10 +461,10 @@ impl Core {
 
     /// One more group operation of an ended session has been delivered.
     fn release_reserved(&mut self, member: &str) {
-        if let Some(n) = self.reserved.get_mut(member) {
+        if let Some(n) = self.clients.reserved.get_mut(member) {
             *n -= 1;
             if *n == 0 {
-                self.reserved.remove(member);
+                self.clients.reserved.remove(member);
             }
         }
     }
@@ -459,11 +488,11 @@ impl Core {
 
     /// Tells every daemon watcher about the current daemon view.
     pub(super) fn announce_daemon_view(&mut self) {
-        if self.daemon_watchers.is_empty() {
+        if self.clients.daemon_watchers.is_empty() {
             return;
         }
         self.outputs.push_back(super::Output::Send {
-            to: self.daemon_watchers.iter().copied().collect(),
+            to: self.clients.daemon_watchers.iter().copied().collect(),
             response: Response::DaemonView(self.daemon_view()),
         });
     }
@@ -490,12 +519,12 @@ impl Core {
     /// Ends the session of `client`: it leaves its groups (reason `disconnect`, ordered like any
     /// leave), stops watching, and the driver is told to close the connection.
     pub(super) fn close(&mut self, client: ClientId, error: Option<ErrorInfo>) {
-        let Some(session) = self.sessions.close(client) else {
+        let Some(session) = self.clients.sessions.close(client) else {
             return;
         };
         self.outputs
             .push_back(super::Output::Close { client, error });
-        self.daemon_watchers.remove(&client);
+        self.clients.daemon_watchers.remove(&client);
         let Session::Ready(m) = session else {
             return;
         };
@@ -505,7 +534,10 @@ impl Core {
         // Its answers are not wanted any more; the groups it is in, or will be once its pending
         // requests are delivered, see it leave after them.
         let mut in_flight = 0;
-        for pending in [&mut self.pending_joins, &mut self.pending_leaves] {
+        for pending in [
+            &mut self.clients.pending_joins,
+            &mut self.clients.pending_leaves,
+        ] {
             pending.retain(|_, q| {
                 let before = q.len();
                 q.retain(|(c, _)| *c != client);
@@ -516,7 +548,9 @@ impl Core {
         let groups = m.intended.clone();
         in_flight += groups.len();
         if in_flight > 0 {
-            self.reserved.insert(m.private_name.clone(), in_flight);
+            self.clients
+                .reserved
+                .insert(m.private_name.clone(), in_flight);
         }
         for group in groups {
             self.submit(Item::Leave {
@@ -531,7 +565,7 @@ impl Core {
 /// The oldest request waiting for the operation on (`group`, `member`), if it came from a client
 /// still waiting for it.
 fn pop_pending(
-    pending: &mut super::PendingOps,
+    pending: &mut PendingOps,
     group: &str,
     member: &str,
 ) -> Option<(ClientId, RequestId)> {

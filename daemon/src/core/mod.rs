@@ -26,12 +26,15 @@ mod clients;
 mod cluster;
 mod groups;
 mod ids;
+mod ingress;
 mod membership;
 mod order;
 pub mod packet;
 mod reliable;
+mod service;
 mod sessions;
 mod time;
+mod transmit;
 
 pub use groups::{Groups, MembershipError};
 pub use ids::{ClientId, ViewId};
@@ -45,9 +48,15 @@ pub use reliable::{Received, Streams};
 pub use sessions::{Member, Session, Sessions};
 pub use time::Time;
 
+use clients::Clients;
+use cluster::{Backlog, Cluster};
+use ingress::WarnOnce;
+use membership::ViewChange;
+use transmit::Transmit;
+
 use bytes::Bytes;
 use gcs::wire::{ClientInfo, Counters, DaemonView, ErrorCode, ErrorInfo, Request, Status};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -188,87 +197,34 @@ impl Output {
     }
 }
 
-/// The formed cluster: the view and the layers that need it.
-#[derive(Debug)]
-struct Cluster {
-    view: FormedView,
-    streams: Streams,
-    orderer: Orderer,
-}
-
-/// Client requests waiting for their group operations to be delivered, by (group, member), in
-/// the order they were made.
-type PendingOps = BTreeMap<(String, String), VecDeque<(ClientId, gcs::wire::RequestId)>>;
-
 /// The protocol state machine of one daemon.
+///
+/// Each part owns one concern; `Core` is only what ties them to the inputs and outputs.
 #[derive(Debug)]
 pub struct Core {
     config: CoreConfig,
     started: Time,
     /// The latest time handed in; time never goes backwards.
     now: Time,
-    sessions: Sessions,
+    /// Local client sessions and their requests that wait for a delivery.
+    clients: Clients,
+    /// The group table.
     groups: Groups,
+    /// The configured daemons: one record per peer.
     membership: Membership,
+    /// The view change: the attempt under way and what lives across attempts.
+    view_change: ViewChange,
+    /// The formed view and its streams and orderer; `None` until the first view forms.
     cluster: Option<Cluster>,
-    /// Items made before the view formed, in order, and their bytes.
-    unsent: VecDeque<packet::Item>,
-    unsent_bytes: usize,
-    /// Joins and leaves asked for by local clients, by (group, member), until delivered.
-    pending_joins: PendingOps,
-    pending_leaves: PendingOps,
-    daemon_watchers: BTreeSet<ClientId>,
-    /// Private names of ended sessions whose joins and leaves are still on their way, with how
-    /// many: the name is not given to a new session before they are delivered, so they cannot be
-    /// mistaken for the new session's.
-    reserved: BTreeMap<String, usize>,
+    /// Items made while no view could take them.
+    backlog: Backlog,
+    /// What is queued for the network and the timers of periodic chunks.
+    tx: Transmit,
     outputs: VecDeque<Output>,
-    /// New chunks of this daemon's stream, to send to every peer.
-    outgoing: VecDeque<packet::DataChunk>,
-    /// Chunks for one peer only (retransmissions, NACKs, hellos).
-    unicast: BTreeMap<SocketAddr, Vec<packet::Chunk>>,
-    /// Spare memory datagrams are built in.
-    tx_arena: bytes::BytesMut,
-    ack_due: bool,
-    next_hello: Time,
-    next_heartbeat: Time,
-    next_busy_ack: Time,
-    /// When each configured peer was last heard from.
-    last_heard: BTreeMap<SocketAddr, Time>,
-    /// Members of the view not heard from within the failure timeout.
-    suspected: BTreeSet<SocketAddr>,
-    /// Peers whose misconfiguration has been logged, so it is logged once.
-    warned: BTreeSet<SocketAddr>,
     counters: Counters,
+    /// Addresses whose bad datagrams have been logged once.
+    warned: WarnOnce,
     shutting_down: bool,
-    /// The view change under way, if any.
-    change: Option<membership::Change>,
-    /// The largest view-change round seen.
-    round: u64,
-    /// The latest view-change attempt this daemon joined: it never joins that one again, nor an
-    /// earlier one (a late or repeated proposal).
-    joined: Option<membership::Attempt>,
-    /// Membership messages being reassembled.
-    control_in: membership::ControlIn,
-    /// Numbers this daemon's membership messages.
-    control_seq: u64,
-    /// The last view this daemon installed as coordinator, to send again to a member that lost it.
-    last_install: Option<(membership::Attempt, membership::Install)>,
-    /// Since when the membership should change (and nobody has started to).
-    wish_since: Option<Time>,
-    /// Daemons that said they are stopping: address and the incarnation that stopped.
-    departed: BTreeMap<SocketAddr, u64>,
-    /// When the current view was installed.
-    installed_at: Time,
-    /// When the last hello arrived.
-    last_hello: Option<Time>,
-    /// While a view is being installed: the ids its group views take, and the groups that got a
-    /// transitional view (their later operations in the old view are transitional too).
-    installing: Option<membership::Installing>,
-
-    /// Outsiders whose hello was answered this round (two outsiders must not answer each other
-    /// without end).
-    hello_answered: BTreeSet<SocketAddr>,
 }
 
 impl Core {
@@ -284,41 +240,17 @@ impl Core {
             config,
             started: now,
             now,
-            sessions: Sessions::default(),
+            clients: Clients::default(),
             groups: Groups::default(),
             membership,
+            view_change: ViewChange::new(now),
             cluster: None,
-            unsent: VecDeque::new(),
-            unsent_bytes: 0,
-            pending_joins: BTreeMap::new(),
-            pending_leaves: BTreeMap::new(),
-            daemon_watchers: BTreeSet::new(),
-            reserved: BTreeMap::new(),
+            backlog: Backlog::default(),
+            tx: Transmit::new(now),
             outputs: VecDeque::new(),
-            outgoing: VecDeque::new(),
-            unicast: BTreeMap::new(),
-            tx_arena: bytes::BytesMut::new(),
-            ack_due: false,
-            next_hello: now,
-            next_heartbeat: now,
-            next_busy_ack: now,
-            warned: BTreeSet::new(),
-            last_heard: BTreeMap::new(),
-            suspected: BTreeSet::new(),
             counters: Counters::default(),
+            warned: WarnOnce::default(),
             shutting_down: false,
-            change: None,
-            round: 0,
-            joined: None,
-            control_in: membership::ControlIn::default(),
-            control_seq: 0,
-            last_install: None,
-            wish_since: None,
-            departed: BTreeMap::new(),
-            installed_at: now,
-            last_hello: None,
-            installing: None,
-            hello_answered: BTreeSet::new(),
         };
         core.service();
         core
@@ -329,7 +261,7 @@ impl Core {
     /// A client connected. Returns its id; the session is open but not welcomed until its hello.
     pub fn handle_connect(&mut self, now: Time) -> ClientId {
         self.advance(now);
-        let id = self.sessions.open();
+        let id = self.clients.sessions.open();
         if self.shutting_down {
             self.close(id, Some(shutdown_error()));
         }
@@ -339,7 +271,7 @@ impl Core {
     /// A decoded frame from `client`.
     pub fn handle_request(&mut self, now: Time, client: ClientId, request: Request) {
         self.advance(now);
-        match self.sessions.get(client) {
+        match self.clients.sessions.get(client) {
             None => {} // already closed; a frame that was in flight
             Some(Session::AwaitingHello) => self.on_hello(client, request),
             Some(Session::Ready(_)) => self.on_ready_request(client, request),
@@ -350,7 +282,7 @@ impl Core {
     /// The session of `client` ended for `why`. Its groups see it leave with reason `disconnect`.
     pub fn handle_departure(&mut self, now: Time, client: ClientId, why: Departure) {
         self.advance(now);
-        if self.sessions.get(client).is_none() {
+        if self.clients.sessions.get(client).is_none() {
             // Already ended (both halves of a connection may report it).
             return;
         }
@@ -395,7 +327,7 @@ impl Core {
         self.advance(now);
         self.shutting_down = true;
         self.say_goodbye();
-        for id in self.sessions.ids() {
+        for id in self.clients.sessions.ids() {
             self.close(id, Some(shutdown_error()));
         }
         self.service();
@@ -423,7 +355,7 @@ impl Core {
             .cluster
             .as_ref()
             .map_or(0, |c| c.streams.own_unstable_bytes());
-        unstable + self.unsent_bytes < self.config.send_window
+        unstable + self.backlog.bytes < self.config.send_window
     }
 
     // ---- getters ----
@@ -437,6 +369,7 @@ impl Core {
                 .unwrap_or(u64::MAX),
             daemon_view: self.daemon_view(),
             clients: self
+                .clients
                 .sessions
                 .members()
                 .map(|(_, m)| ClientInfo {
@@ -455,7 +388,7 @@ impl Core {
                         .cluster
                         .as_ref()
                         .is_some_and(|c| c.view.index_of(addr).is_some());
-                    let state = if self.suspected.contains(&addr) {
+                    let state = if self.membership.is_suspected(addr) {
                         "suspected"
                     } else if member {
                         "member"
@@ -466,8 +399,8 @@ impl Core {
                         addr: addr.to_string(),
                         name: self.membership.peer_name(addr).unwrap_or("").to_string(),
                         state: state.to_string(),
-                        last_heard_ms: self.last_heard.get(&addr).map(|t| {
-                            u64::try_from(now.saturating_since(*t).as_millis()).unwrap_or(u64::MAX)
+                        last_heard_ms: self.membership.last_heard(addr).map(|t| {
+                            u64::try_from(now.saturating_since(t).as_millis()).unwrap_or(u64::MAX)
                         }),
                     }
                 })
@@ -478,7 +411,7 @@ impl Core {
 
     /// True while a daemon view change is under way here.
     pub fn in_view_change(&self) -> bool {
-        self.change.is_some()
+        self.view_change.is_running()
     }
 
     /// The current daemon view.

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 impl Core {
     pub(crate) fn on_state(&mut self, from: SocketAddr, attempt: Attempt, state: FlushState) {
-        let Some(ch) = self.change.as_mut() else {
+        let Some(ch) = self.view_change.change.as_mut() else {
             return;
         };
         if ch.attempt != attempt || state.who.addr != from || !ch.members.contains(&state.who) {
@@ -69,14 +69,14 @@ impl Core {
     }
 
     pub(crate) fn on_ready(&mut self, from: SocketAddr, attempt: Attempt, ready: ReadyState) {
-        if let Some((done, install)) = &self.last_install {
+        if let Some((done, install)) = &self.view_change.last_install {
             if *done == attempt {
                 // It lost the install.
                 let (attempt, install) = (done.clone(), install.clone());
                 return self.send_control(from, Control::Install { attempt, install });
             }
         }
-        let Some(ch) = self.change.as_mut() else {
+        let Some(ch) = self.view_change.change.as_mut() else {
             return;
         };
         if ch.attempt != attempt || ready.who.addr != from || !ch.members.contains(&ready.who) {
@@ -131,7 +131,7 @@ impl Core {
             views,
             local,
         };
-        self.last_install = Some((attempt.clone(), install.clone()));
+        self.view_change.last_install = Some((attempt.clone(), install.clone()));
         for m in members {
             self.send_control(
                 m.addr,

@@ -19,10 +19,10 @@ impl Core {
         let me = self.my_id();
         let mut out = vec![me.clone()];
         let recent = self.now.saturating_sub(self.config.failure_timeout);
-        let gone = |id: &DaemonId| self.departed.get(&id.addr) == Some(&id.incarnation);
+        let gone = |id: &DaemonId| self.membership.has_departed(id.addr, id.incarnation);
         if let Some(c) = &self.cluster {
             for id in &c.view.ids {
-                if *id == me || self.suspected.contains(&id.addr) || gone(id) {
+                if *id == me || self.membership.is_suspected(id.addr) || gone(id) {
                     continue;
                 }
                 if let Some(h) = self.membership.hello(id.addr) {
@@ -64,16 +64,17 @@ impl Core {
             self.membership.hello(id.addr).is_some_and(|h| {
                 h.incarnation == id.incarnation
                     && h.view != c.view.view.view_id
-                    && h.at > self.installed_at
+                    && h.at > self.view_change.installed_at
                     && (h.view > c.view.view.view_id
-                        || h.at.saturating_since(self.installed_at) > self.config.failure_timeout)
+                        || h.at.saturating_since(self.view_change.installed_at)
+                            > self.config.failure_timeout)
             })
         })
     }
 
     /// Starts a view change if the membership should change and this daemon should run it.
     pub(crate) fn consider_change(&mut self) {
-        if self.change.is_some() {
+        if self.view_change.is_running() {
             return self.drive_change();
         }
         if self.membership_settled() {
@@ -90,10 +91,10 @@ impl Core {
             }
         }
         if current.as_ref() == Some(&desired) && !self.member_moved_on() {
-            self.wish_since = None;
+            self.view_change.wish_since = None;
             return;
         }
-        let since = *self.wish_since.get_or_insert(self.now);
+        let since = *self.view_change.wish_since.get_or_insert(self.now);
         let leader = desired
             .first()
             .is_some_and(|d| d.addr == self.config.listen);
@@ -101,8 +102,8 @@ impl Core {
         // not see what this daemon sees), this daemon runs it.
         if leader || self.now.saturating_since(since) >= self.config.failure_timeout {
             tracing::debug!(
-                suspected = ?self.suspected,
-                departed = ?self.departed,
+                suspected = ?self.membership.suspected(),
+                departed = ?self.membership.departures(),
                 desired = ?desired.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
                 "the daemon view should change"
             );
@@ -120,22 +121,22 @@ impl Core {
         let quiet_since = self
             .now
             .saturating_sub(self.config.failure_timeout)
-            .min(self.installed_at);
-        self.wish_since.is_none()
-            && self.suspected.is_empty()
-            && self.last_hello.is_none_or(|t| t < quiet_since)
-            && !c
-                .view
-                .ids
-                .iter()
-                .any(|id| self.departed.get(&id.addr) == Some(&id.incarnation))
+            .min(self.view_change.installed_at);
+        self.view_change.wish_since.is_none()
+            && !self.membership.any_suspected()
+            && self.membership.last_hello().is_none_or(|t| t < quiet_since)
+            && !c.view.ids.iter().any(|id| {
+                self.membership.has_departed(id.addr, id.incarnation)
+                    || self.membership.is_suspected(id.addr)
+            })
     }
 
     /// When [`Core::consider_change`] has something to do next.
     pub(crate) fn next_change_deadline(&self) -> Option<Time> {
-        match &self.change {
+        match &self.view_change.change {
             Some(ch) => Some(ch.resend_at),
             None => self
+                .view_change
                 .wish_since
                 .map(|t| t + self.config.failure_timeout)
                 .or_else(|| {
@@ -151,9 +152,9 @@ impl Core {
     }
 
     pub(crate) fn propose(&mut self, members: Vec<DaemonId>) {
-        self.round = self.round.saturating_add(1);
+        self.view_change.round = self.view_change.round.saturating_add(1);
         let attempt = Attempt {
-            round: self.round,
+            round: self.view_change.round,
             coordinator: self.config.listen,
             incarnation: self.config.incarnation,
         };
@@ -162,7 +163,7 @@ impl Core {
             round = attempt.round,
             "proposing a new daemon view"
         );
-        self.wish_since = None;
+        self.view_change.wish_since = None;
         for m in members.clone() {
             self.send_control(
                 m.addr,
@@ -176,7 +177,7 @@ impl Core {
 
     /// Timeouts and resends of the change under way.
     pub(crate) fn drive_change(&mut self) {
-        let Some(ch) = self.change.as_ref() else {
+        let Some(ch) = self.view_change.change.as_ref() else {
             return;
         };
         if self.now < ch.resend_at {
@@ -206,7 +207,7 @@ impl Core {
             for m in &ch.members {
                 if !answered.contains(m) {
                     tracing::warn!(peer = %m.addr, name = %m.name, "a daemon did not answer a view change; going on without it");
-                    self.suspected.insert(m.addr);
+                    self.membership.suspect(m.addr);
                 }
             }
             let mut members = answered;
@@ -219,14 +220,14 @@ impl Core {
         if !leading && waited >= self.config.failure_timeout * 2 {
             tracing::warn!(coordinator = %coordinator, "a view change did not finish; starting another");
             if self.now.saturating_since(self.heard_at(coordinator)) > self.config.failure_timeout {
-                self.suspected.insert(coordinator);
+                self.membership.suspect(coordinator);
             }
             let desired = self.desired_members();
             return self.propose(desired);
         }
         // Resend whatever the other side may have lost.
         let resend_at = self.now + self.resend_interval();
-        let ch = self.change.as_mut().map(|ch| {
+        let ch = self.view_change.change.as_mut().map(|ch| {
             ch.resend_at = resend_at;
             (
                 ch.attempt.clone(),

@@ -49,7 +49,7 @@ impl Core {
     /// ends the period is still to come). Such a view lists only the members that move on
     /// together, like the transitional view before it.
     pub(crate) fn mark_transitional(&self, view: &mut gcs::GroupView) {
-        let Some(i) = &self.installing else {
+        let Some(i) = &self.view_change.installing else {
             return;
         };
         if i.transitional.contains(&view.group) {
@@ -68,9 +68,9 @@ impl Core {
     /// a view still names a member on a departing daemon that joined or left, though it lists
     /// only the members that move on.
     pub(crate) fn op_view_id(&mut self, group: &str, ts: u64, origin: u16) -> ViewId {
-        if self.installing.is_some() {
+        if self.view_change.installing.is_some() {
             self.open_period(group);
-            if let Some(i) = self.installing.as_mut() {
+            if let Some(i) = self.view_change.installing.as_mut() {
                 return i.ids.take();
             }
         }
@@ -87,7 +87,7 @@ impl Core {
     /// period has not started: its transitional view lists the members that move on together
     /// (all of them, if none leave).
     pub(crate) fn open_period(&mut self, group: &str) {
-        let Some(i) = self.installing.as_mut() else {
+        let Some(i) = self.view_change.installing.as_mut() else {
             return;
         };
         if !i.transitional.insert(group.to_string()) {
@@ -187,7 +187,7 @@ impl Core {
                     transitional.insert(g);
                 }
             }
-            self.installing = Some(Installing {
+            self.view_change.installing = Some(Installing {
                 ids,
                 transitional,
                 staying,
@@ -195,7 +195,7 @@ impl Core {
             for d in flushed.after {
                 self.apply(d);
             }
-            if let Some(i) = self.installing.take() {
+            if let Some(i) = self.view_change.installing.take() {
                 ids = i.ids;
                 in_transition = i.transitional;
             }
@@ -208,7 +208,7 @@ impl Core {
                 continue;
             }
             let local = if daemon_of(m) == me.name {
-                self.sessions.client_named(m)
+                self.clients.sessions.client_named(m)
             } else {
                 None
             };
@@ -236,8 +236,8 @@ impl Core {
                     .map(|m| (m, true))
                     .chain(view.left.iter().map(|m| (m, false)))
                 {
-                    let local = self.sessions.client_named(m);
-                    if let Some(s) = local.and_then(|c| self.sessions.member_mut(c)) {
+                    let local = self.clients.sessions.client_named(m);
+                    if let Some(s) = local.and_then(|c| self.clients.sessions.member_mut(c)) {
                         if joined {
                             s.groups.insert(g.clone());
                         } else {
@@ -270,19 +270,18 @@ impl Core {
             orderer,
             view,
         });
-        self.installed_at = self.now;
+        self.view_change.installed_at = self.now;
         for m in &install.members {
             if m.addr != self.config.listen {
-                self.last_heard.insert(m.addr, self.now);
-                self.suspected.remove(&m.addr);
+                self.membership.installed_with(m.addr, self.now);
             }
         }
-        self.outgoing.clear();
-        self.ack_due = n > 1;
+        self.tx.outgoing.clear();
+        self.tx.ack_due = n > 1;
         self.counters.view_changes += 1;
         self.announce_daemon_view();
-        let unsent = std::mem::take(&mut self.unsent);
-        self.unsent_bytes = 0;
+        let unsent = std::mem::take(&mut self.backlog.items);
+        self.backlog.bytes = 0;
         for item in unsent {
             self.stamp_and_send(item);
         }

@@ -23,12 +23,12 @@ impl Core {
         if attempt.coordinator != from {
             return;
         }
-        self.round = self.round.max(attempt.round);
+        self.view_change.round = self.view_change.round.max(attempt.round);
         let me = self.my_id();
         if !members.contains(&me) {
             return;
         }
-        if let Some(j) = &self.joined {
+        if let Some(j) = &self.view_change.joined {
             if attempt < *j {
                 // A proposer that is behind (restarted, or from a side with fewer attempts):
                 // tell it the round to go beyond, or its attempt only times out.
@@ -39,7 +39,7 @@ impl Core {
                 return;
             }
         }
-        self.joined = Some(attempt.clone());
+        self.view_change.joined = Some(attempt.clone());
         let (view, contiguous, heard, delivered) = match self.cluster.as_mut() {
             Some(c) => {
                 c.orderer.freeze();
@@ -72,7 +72,7 @@ impl Core {
             delivered,
         };
         let lead = (from == self.config.listen).then(Lead::default);
-        self.change = Some(Change {
+        self.view_change.change = Some(Change {
             attempt: attempt.clone(),
             members,
             since: self.now,
@@ -80,15 +80,15 @@ impl Core {
             step: Step::Stated(state.clone()),
             lead,
         });
-        self.wish_since = None;
+        self.view_change.wish_since = None;
         self.send_control(from, Control::State { attempt, state });
     }
 
     /// A member refused this daemon's proposal as older than an attempt it joined: if this
     /// daemon still runs that proposal, it proposes the same members again in a later round.
     pub(crate) fn on_behind(&mut self, round: u64) {
-        self.round = self.round.max(round);
-        let Some(ch) = &self.change else {
+        self.view_change.round = self.view_change.round.max(round);
+        let Some(ch) = &self.view_change.change else {
             return;
         };
         if ch.lead.is_none()
@@ -102,7 +102,7 @@ impl Core {
     }
 
     pub(crate) fn on_commit(&mut self, attempt: Attempt, cuts: Vec<Cut>) {
-        let Some(ch) = self.change.as_mut() else {
+        let Some(ch) = self.view_change.change.as_mut() else {
             return;
         };
         if ch.attempt != attempt || !matches!(ch.step, Step::Stated(_)) {
@@ -132,7 +132,7 @@ impl Core {
 
     /// Sends `Ready` once everything up to the cut has arrived.
     pub(crate) fn check_fetched(&mut self) {
-        let Some(ch) = self.change.as_ref() else {
+        let Some(ch) = self.view_change.change.as_ref() else {
             return;
         };
         let Step::Fetching(cut) = &ch.step else {
@@ -166,7 +166,7 @@ impl Core {
             views,
             local: self.local_projection(),
         };
-        let Some(ch) = self.change.as_mut() else {
+        let Some(ch) = self.view_change.change.as_mut() else {
             return;
         };
         ch.step = Step::Ready(cut, ready.clone());
@@ -201,7 +201,7 @@ impl Core {
     }
 
     pub(crate) fn on_install(&mut self, attempt: Attempt, install: Install) {
-        let Some(ch) = self.change.as_ref() else {
+        let Some(ch) = self.view_change.change.as_ref() else {
             return;
         };
         if ch.attempt != attempt {
@@ -211,7 +211,7 @@ impl Core {
             return;
         };
         let cut = cut.clone();
-        self.change = None;
+        self.view_change.change = None;
         self.install(attempt.coordinator, install, cut);
     }
 }

@@ -26,6 +26,8 @@
 mod control;
 mod coordinator;
 mod decide;
+mod detector;
+mod discovery;
 mod install;
 mod member;
 mod peers;
@@ -63,6 +65,47 @@ pub(crate) enum Step {
     Ready(Option<Cut>, ReadyState),
 }
 
+/// The view-change state of one daemon: everything that lives across attempts.
+#[derive(Debug, Default)]
+pub(crate) struct ViewChange {
+    /// The attempt under way, if any.
+    pub(crate) change: Option<Change>,
+    /// The largest view-change round seen.
+    pub(crate) round: u64,
+    /// The latest attempt this daemon joined: it never joins that one again, nor an earlier one
+    /// (a late or repeated proposal).
+    pub(crate) joined: Option<Attempt>,
+    /// Membership messages being reassembled.
+    pub(crate) control_in: ControlIn,
+    /// Numbers this daemon's membership messages.
+    pub(crate) control_seq: u64,
+    /// The last view this daemon installed as coordinator, to send again to a member that lost
+    /// it.
+    pub(crate) last_install: Option<(Attempt, Install)>,
+    /// Since when the membership should change (and nobody has started to).
+    pub(crate) wish_since: Option<Time>,
+    /// When the current view was installed (the core's start until one is).
+    pub(crate) installed_at: Time,
+    /// While a view is being installed: the ids its group views take, and the groups that got a
+    /// transitional view (their later operations in the old view are transitional too).
+    pub(crate) installing: Option<Installing>,
+}
+
+impl ViewChange {
+    /// The state of a daemon that started at `now` and has never changed its view.
+    pub(crate) fn new(now: Time) -> ViewChange {
+        ViewChange {
+            installed_at: now,
+            ..ViewChange::default()
+        }
+    }
+
+    /// True while an attempt is under way.
+    pub(crate) fn is_running(&self) -> bool {
+        self.change.is_some()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Lead {
     states: BTreeMap<SocketAddr, FlushState>,
@@ -82,16 +125,16 @@ impl Core {
             self.on_control(to, control);
             return;
         }
-        self.control_seq += 1;
+        self.view_change.control_seq += 1;
         let max_body =
             packet::max_control_body(self.config.max_datagram, self.config.cluster.len());
         let chunks = encode(
             &control,
-            self.control_seq,
+            self.view_change.control_seq,
             max_body,
             self.config.max_membership_message,
         );
-        self.unicast.entry(to).or_default().extend(chunks);
+        self.tx.queue_all_for(to, chunks);
     }
 
     /// Tells the view this daemon is stopping.
@@ -110,8 +153,7 @@ impl Core {
         match control {
             Control::Bye { incarnation } => {
                 tracing::info!(peer = %from, "a daemon said it is stopping");
-                self.departed.insert(from, incarnation);
-                self.suspected.insert(from);
+                self.membership.departed(from, incarnation);
             }
             Control::Propose { attempt, members } => self.on_propose(from, attempt, members),
             Control::Behind { round } => self.on_behind(round),
@@ -124,7 +166,7 @@ impl Core {
 
     /// The view change under way, for `status`.
     pub(crate) fn view_change_info(&self, now: Time) -> Option<gcs::ViewChangeInfo> {
-        let ch = self.change.as_ref()?;
+        let ch = self.view_change.change.as_ref()?;
         let step = match ch.step {
             Step::Stated(_) => "stated",
             Step::Fetching(_) => "fetching",

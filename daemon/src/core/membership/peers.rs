@@ -47,6 +47,24 @@ pub struct PeerHello {
     pub at: Time,
 }
 
+/// Everything known of one configured peer: one record, so no per-peer fact lives in a map of its
+/// own that must be kept in step with the others.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    /// Its last hello, once it sent one.
+    pub hello: Option<PeerHello>,
+    /// When a datagram of it last arrived (none of a life that said goodbye counts).
+    pub last_heard: Option<Time>,
+    /// Not heard from within the failure timeout, silent in a view change, or stopped: the next
+    /// view leaves it out.
+    pub suspected: bool,
+    /// It said it is stopping: the incarnation that stopped.
+    pub departed: Option<u64>,
+    /// It is outside the view and its hello was answered this hello round (two outsiders must
+    /// not answer each other without end).
+    pub hello_answered: bool,
+}
+
 /// The installed view, with each member's identity.
 #[derive(Debug, Clone)]
 pub struct FormedView {
@@ -109,17 +127,19 @@ pub struct Membership {
     /// Every configured daemon's address, this one's included, sorted: a daemon's rank is its
     /// place here.
     configured: Vec<SocketAddr>,
-    /// Each configured peer's last hello, once it sent one.
-    peers: BTreeMap<SocketAddr, Option<PeerHello>>,
+    /// One record per configured peer (this daemon excluded).
+    peers: BTreeMap<SocketAddr, Peer>,
+    /// When the last hello was accepted.
+    last_hello: Option<Time>,
 }
 
 impl Membership {
     /// A daemon `me` whose configuration lists `peers`.
     pub fn new(me: DaemonId, peers: &[SocketAddr]) -> Self {
-        let peers: BTreeMap<SocketAddr, Option<PeerHello>> = peers
+        let peers: BTreeMap<SocketAddr, Peer> = peers
             .iter()
             .filter(|p| **p != me.addr)
-            .map(|p| (*p, None))
+            .map(|p| (*p, Peer::default()))
             .collect();
         let mut configured: Vec<SocketAddr> = peers.keys().copied().collect();
         configured.push(me.addr);
@@ -128,6 +148,7 @@ impl Membership {
             me,
             configured,
             peers,
+            last_hello: None,
         }
     }
 
@@ -166,7 +187,120 @@ impl Membership {
 
     /// The last hello of the peer at `addr`.
     pub fn hello(&self, addr: SocketAddr) -> Option<&PeerHello> {
-        self.peers.get(&addr).and_then(Option::as_ref)
+        self.peers.get(&addr).and_then(|p| p.hello.as_ref())
+    }
+
+    /// The record of the configured peer at `addr`.
+    pub fn peer(&self, addr: SocketAddr) -> Option<&Peer> {
+        self.peers.get(&addr)
+    }
+
+    /// When the last hello was accepted, if one was.
+    pub fn last_hello(&self) -> Option<Time> {
+        self.last_hello
+    }
+
+    /// A datagram of `addr` arrived at `now`. Returns true if the peer was suspected (and no
+    /// longer is). A daemon that said goodbye stays gone: its late datagrams are no sign of life.
+    pub fn heard(&mut self, addr: SocketAddr, now: Time) -> bool {
+        match self.peers.get_mut(&addr) {
+            Some(p) if p.departed.is_none() => {
+                p.last_heard = Some(now);
+                std::mem::replace(&mut p.suspected, false)
+            }
+            _ => false,
+        }
+    }
+
+    /// When `addr` was last heard from, if ever.
+    pub fn last_heard(&self, addr: SocketAddr) -> Option<Time> {
+        self.peers.get(&addr).and_then(|p| p.last_heard)
+    }
+
+    /// True if the daemon at `addr` is suspected. A member of a view that is not a configured
+    /// peer (this daemon aside) can never be heard from, since its datagrams are dropped, and
+    /// counts as suspected.
+    pub fn is_suspected(&self, addr: SocketAddr) -> bool {
+        match self.peers.get(&addr) {
+            Some(p) => p.suspected,
+            None => addr != self.me.addr,
+        }
+    }
+
+    /// True if any configured peer is suspected.
+    pub fn any_suspected(&self) -> bool {
+        self.peers.values().any(|p| p.suspected)
+    }
+
+    /// The suspected peers, for the log.
+    pub fn suspected(&self) -> Vec<SocketAddr> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.suspected)
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
+    /// Suspects `addr`. Returns true if it was not suspected before.
+    pub fn suspect(&mut self, addr: SocketAddr) -> bool {
+        self.peers
+            .get_mut(&addr)
+            .is_some_and(|p| !std::mem::replace(&mut p.suspected, true))
+    }
+
+    /// `addr` was in the view just installed: it has just taken part, so it counts as heard at
+    /// `now` and is no longer suspected.
+    pub fn installed_with(&mut self, addr: SocketAddr, now: Time) {
+        if let Some(p) = self.peers.get_mut(&addr) {
+            p.last_heard = Some(now);
+            p.suspected = false;
+        }
+    }
+
+    /// The daemon at `addr` said that its life `incarnation` is stopping.
+    pub fn departed(&mut self, addr: SocketAddr, incarnation: u64) {
+        if let Some(p) = self.peers.get_mut(&addr) {
+            p.departed = Some(incarnation);
+            p.suspected = true;
+        }
+    }
+
+    /// True if the life `incarnation` of the daemon at `addr` said it is stopping.
+    pub fn has_departed(&self, addr: SocketAddr, incarnation: u64) -> bool {
+        self.peers
+            .get(&addr)
+            .is_some_and(|p| p.departed == Some(incarnation))
+    }
+
+    /// The peers that said they are stopping, for the log.
+    pub fn departures(&self) -> Vec<(SocketAddr, u64)> {
+        self.peers
+            .iter()
+            .filter_map(|(a, p)| p.departed.map(|i| (*a, i)))
+            .collect()
+    }
+
+    /// A hello of life `incarnation` came from `addr`: a departure of any other life is over.
+    pub fn forget_departure_unless(&mut self, addr: SocketAddr, incarnation: u64) {
+        if let Some(p) = self.peers.get_mut(&addr) {
+            if p.departed.is_some_and(|i| i != incarnation) {
+                p.departed = None;
+            }
+        }
+    }
+
+    /// Marks the outsider `addr` answered this hello round; false if it already was.
+    pub fn answer_hello(&mut self, addr: SocketAddr) -> bool {
+        self.peers
+            .get_mut(&addr)
+            .is_some_and(|p| !std::mem::replace(&mut p.hello_answered, true))
+    }
+
+    /// A new hello round: every outsider may be answered again.
+    pub fn new_hello_round(&mut self) {
+        for p in self.peers.values_mut() {
+            p.hello_answered = false;
+        }
     }
 
     /// The name `addr` said hello with, if it has.
@@ -193,7 +327,7 @@ impl Membership {
     pub fn heard_since(&self, since: Time) -> impl Iterator<Item = (SocketAddr, &PeerHello)> {
         self.peers
             .iter()
-            .filter_map(move |(a, h)| h.as_ref().filter(|h| h.at >= since).map(|h| (*a, h)))
+            .filter_map(move |(a, p)| p.hello.as_ref().filter(|h| h.at >= since).map(|h| (*a, h)))
     }
 
     /// Records a hello from `from` at `now`. A hello of an earlier life than one heard since
@@ -210,7 +344,7 @@ impl Membership {
         view: u64,
     ) -> HelloOutcome {
         let size = self.configured.len();
-        let Some(slot) = self.peers.get_mut(&from) else {
+        let Some(peer) = self.peers.get_mut(&from) else {
             return HelloOutcome::Rejected(format!(
                 "hello from {from} ({name}), which is not a configured peer"
             ));
@@ -226,7 +360,7 @@ impl Membership {
                 "{from} uses this daemon's own name '{name}'; daemon names must be unique"
             ));
         }
-        if let Some(known) = slot {
+        if let Some(known) = &peer.hello {
             if known.name != name {
                 return HelloOutcome::Rejected(format!(
                     "{from} was '{}' and now says it is '{name}'",
@@ -239,12 +373,13 @@ impl Membership {
                 return HelloOutcome::Stale;
             }
         }
-        *slot = Some(PeerHello {
+        peer.hello = Some(PeerHello {
             name: name.to_string(),
             incarnation,
             view,
             at: now,
         });
+        self.last_hello = Some(now);
         HelloOutcome::Accepted
     }
 }

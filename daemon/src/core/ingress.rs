@@ -1,0 +1,180 @@
+//! Datagrams in: taking a datagram apart and handing each chunk to the part that owns it.
+//!
+//! Owns the checks every datagram passes before it touches any state (its cluster, a configured
+//! sender, the sender's view, timestamps within reach) and the accounting of what is dropped.
+//! Hellos go to discovery, membership messages to the view change, data, acknowledgements and
+//! NACKs to the cluster's streams and orderer. It never builds a datagram.
+
+use super::packet::{self, Chunk};
+use super::Core;
+use bytes::Bytes;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+/// Retransmitted bytes sent in answer to one NACK at most, so one request cannot cause a burst.
+const RETRANSMIT_BUDGET: usize = 256 * 1024;
+
+/// No timestamp above this is accepted, whatever the local clock: a daemon's own stamps must
+/// always have room to grow.
+const CLOCK_CEILING: u64 = u64::MAX / 2;
+
+/// How far ahead of this daemon's clock a peer's timestamp may be. Clocks move by one per item,
+/// so an honest peer is never near this; a larger value is a bug or a lie that could exhaust the
+/// clock.
+const MAX_CLOCK_JUMP: u64 = 1 << 40;
+
+/// Addresses remembered so a misbehaving peer is warned about once; more are not remembered.
+const MAX_WARNED: usize = 1024;
+
+/// Addresses whose bad datagrams have been logged, so each is logged once as a warning; bounded.
+#[derive(Debug, Default)]
+pub(super) struct WarnOnce(BTreeSet<SocketAddr>);
+
+impl WarnOnce {
+    /// True the first time `addr` is seen (while fewer than `MAX_WARNED` are remembered).
+    pub(super) fn first(&mut self, addr: SocketAddr) -> bool {
+        self.0.len() < MAX_WARNED && self.0.insert(addr)
+    }
+}
+
+impl Core {
+    pub(super) fn on_datagram(&mut self, from: SocketAddr, bytes: Bytes) {
+        self.counters.datagrams_received += 1;
+        let (header, chunks) = match packet::decode(bytes) {
+            Ok(x) => x,
+            Err(e) => return self.drop_datagram(from, &e.to_string()),
+        };
+        if header.cluster != self.config.cluster {
+            let why = format!(
+                "it belongs to cluster '{}', this daemon to '{}'",
+                header.cluster, self.config.cluster
+            );
+            return self.drop_datagram(from, &why);
+        }
+        if !self.membership.is_peer(from) {
+            return self.drop_datagram(from, "the sender is not a configured peer");
+        }
+        if self.membership.heard(from, self.now) {
+            tracing::info!(peer = %from, "heard from a suspected daemon again");
+        }
+        let mut rest = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            match chunk {
+                Chunk::Hello {
+                    name,
+                    cluster_size,
+                    incarnation,
+                    view,
+                } => self.on_peer_hello(from, &name, cluster_size, incarnation, view),
+                Chunk::Control {
+                    msg,
+                    part,
+                    parts,
+                    body,
+                } => match self.view_change.control_in.receive(
+                    from,
+                    msg,
+                    part,
+                    parts,
+                    body,
+                    self.config.max_membership_message,
+                ) {
+                    Ok(Some(control)) => self.on_control(from, control),
+                    Ok(None) => {}
+                    Err(why) => self.drop_datagram(from, &why),
+                },
+                other => rest.push(other),
+            }
+        }
+        if rest.is_empty() {
+            return;
+        }
+        let current = match &self.cluster {
+            None => false,
+            Some(c) => {
+                c.view.index_of(from) == Some(header.sender) && header.view == c.view.view.view_id
+            }
+        };
+        if !current {
+            // Normal around a view change: the sender has installed a view this daemon has not
+            // (yet), or is still in one this daemon has left. Whatever matters is sent again.
+            self.counters.datagrams_dropped += 1;
+            tracing::debug!(%from, view = header.view, "dropped a datagram of another daemon view");
+            return;
+        }
+        if let Some(c) = &self.cluster {
+            let limit = c
+                .orderer
+                .clock()
+                .saturating_add(MAX_CLOCK_JUMP)
+                .min(CLOCK_CEILING);
+            let absurd = rest.iter().any(|chunk| match chunk {
+                Chunk::Data(d) => d.ts > limit,
+                Chunk::Ack(a) => a.clock > limit,
+                _ => false,
+            });
+            if absurd {
+                return self.drop_datagram(from, "a timestamp far beyond any clock in the cluster");
+            }
+        }
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let sender = header.sender;
+        let mut deliveries = Vec::new();
+        // One budget for every NACK in the datagram, so packing many NACKs into one datagram
+        // cannot multiply what it makes this daemon send.
+        let mut budget = RETRANSMIT_BUDGET;
+        for chunk in rest {
+            match chunk {
+                Chunk::Data(d) => {
+                    c.orderer.observe(d.ts);
+                    let receipt = c.streams.receive(d);
+                    if receipt.new {
+                        self.tx.ack_due = true;
+                    } else {
+                        self.counters.duplicates_dropped += 1;
+                    }
+                    self.counters.datagrams_dropped += receipt.undecodable;
+                    for r in receipt.items {
+                        c.orderer.push(r, &mut deliveries);
+                    }
+                }
+                Chunk::Ack(a) => {
+                    c.orderer.observe(a.clock);
+                    c.streams.on_ack(sender, &a);
+                }
+                Chunk::Nack { origin, ranges } => {
+                    if budget == 0 {
+                        continue;
+                    }
+                    let resend = c.streams.chunks_for(origin, &ranges, budget);
+                    let sent: usize = resend
+                        .iter()
+                        .map(|d| d.body.len() + packet::DATA_CHUNK_OVERHEAD)
+                        .sum();
+                    budget = budget.saturating_sub(sent.max(1));
+                    self.counters.retransmissions += resend.len() as u64;
+                    self.tx
+                        .queue_all_for(from, resend.into_iter().map(Chunk::Data));
+                }
+                Chunk::Hello { .. } | Chunk::Control { .. } => {}
+            }
+        }
+        for d in deliveries {
+            self.apply(d);
+        }
+    }
+
+    /// Drops a datagram and counts it. The first from each address is logged as a warning with
+    /// the reason (another cluster, another version, a stranger), the rest at debug level, so a
+    /// misconfiguration is visible without a flood of log lines.
+    fn drop_datagram(&mut self, from: SocketAddr, why: &str) {
+        self.counters.datagrams_dropped += 1;
+        if self.warned.first(from) {
+            tracing::warn!(%from, "ignoring a datagram (further ones from there are logged at debug level): {why}");
+        } else {
+            tracing::debug!(%from, "dropped a datagram: {why}");
+        }
+    }
+}

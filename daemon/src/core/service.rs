@@ -1,0 +1,81 @@
+//! The schedule: what is due after every input, and when the core next needs the driver.
+//!
+//! Owns the order in which the parts run after an input (hellos, the failure detector, the view
+//! change, deliveries, acknowledgements and NACKs) and the earliest deadline of them all. It
+//! keeps no state of its own.
+
+use super::packet::Chunk;
+use super::{Core, Time};
+
+impl Core {
+    /// Everything due at `self.now`: deliveries that became possible, hellos, acknowledgements,
+    /// NACKs.
+    pub(super) fn service(&mut self) {
+        let now = self.now;
+        self.send_hellos_if_due();
+        self.detect_failures();
+        self.consider_change();
+        self.check_fetched();
+        if self.cluster.is_none() {
+            return;
+        }
+        self.deliver_ready();
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        if c.view.len() == 1 {
+            return;
+        }
+        if now >= self.tx.next_heartbeat {
+            self.tx.ack_due = true;
+        }
+        // A safe item waits for every daemon's frontier: tell the others at once when ours
+        // passes it, rather than at the next heartbeat.
+        if let Some(ts) = c.orderer.first_safe_unannounced() {
+            if c.streams.frontier(c.orderer.clock()) >= ts {
+                self.tx.ack_due = true;
+            }
+        }
+        let busy = c.streams.busy() || c.orderer.busy();
+        if busy && now >= self.tx.next_busy_ack {
+            self.tx.ack_due = true;
+        }
+        for nack in c.streams.due_nacks(now, self.config.retransmit) {
+            let to = c.view.addrs[nack.target as usize];
+            self.counters.nacks_sent += 1;
+            self.tx.queue_for(
+                to,
+                Chunk::Nack {
+                    origin: nack.origin,
+                    ranges: nack.ranges,
+                },
+            );
+        }
+    }
+
+    /// The next time [`Core::service`] has something to do.
+    pub(super) fn next_deadline(&self) -> Option<Time> {
+        let mut t = self.next_change_deadline();
+        // Called for every turn of the driver's loop: no allocation.
+        if self.membership.peers().any(|a| self.is_outsider(a)) {
+            t = Some(t.map_or(self.tx.next_hello, |t| t.min(self.tx.next_hello)));
+        }
+        let Some(c) = &self.cluster else {
+            return t;
+        };
+        if c.view.len() == 1 {
+            return t;
+        }
+        let mut t = t.map_or(self.tx.next_heartbeat, |t| t.min(self.tx.next_heartbeat));
+        if c.streams.busy() || c.orderer.busy() {
+            t = t.min(self.tx.next_busy_ack);
+        }
+        if let Some(s) = self.next_suspicion() {
+            t = t.min(s);
+        }
+        if let Some(n) = c.streams.next_nack() {
+            t = t.min(n);
+        }
+        Some(t)
+    }
+}
