@@ -217,6 +217,18 @@ impl Dispatch {
         }
     }
 
+    /// Queues `frame` for each of `to` still connected; those whose queue is full go to
+    /// `overflowed`.
+    fn enqueue(&self, to: &[ClientId], frame: &bytes::Bytes, overflowed: &mut Vec<ClientId>) {
+        for id in to {
+            if let Some(s) = self.sessions.get(id) {
+                if s.queue.push(frame.clone()).is_err() {
+                    overflowed.push(*id);
+                }
+            }
+        }
+    }
+
     /// Carries out every output of the core, feeding queue overflows back to it until it is quiet.
     async fn drain(&mut self, core: &mut Core, clock: &Clock, udp: &UdpSocket) {
         loop {
@@ -225,23 +237,9 @@ impl Dispatch {
                 match out {
                     Output::Send { to, response } => {
                         let frame = bytes::Bytes::from(wire::encode_response_frame(&response));
-                        for id in to {
-                            if let Some(s) = self.sessions.get(&id) {
-                                if s.queue.push(frame.clone()).is_err() {
-                                    overflowed.push(id);
-                                }
-                            }
-                        }
+                        self.enqueue(&to, &frame, &mut overflowed);
                     }
-                    Output::Deliver { to, frame } => {
-                        for id in to {
-                            if let Some(s) = self.sessions.get(&id) {
-                                if s.queue.push(frame.clone()).is_err() {
-                                    overflowed.push(id);
-                                }
-                            }
-                        }
-                    }
+                    Output::Deliver { to, frame } => self.enqueue(&to, &frame, &mut overflowed),
                     Output::Close { client, error } => {
                         if let Some(s) = self.sessions.remove(&client) {
                             let last = error.map(|error| {

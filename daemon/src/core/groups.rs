@@ -123,6 +123,43 @@ impl Groups {
         removed
     }
 
+    /// Stops `client` watching any group (its session ended).
+    pub fn unwatch_all(&mut self, client: ClientId) {
+        let watched: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.watchers.contains(&client))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for group in watched {
+            self.unwatch(&group, client);
+        }
+    }
+
+    /// True if `client` watches `group`.
+    pub fn is_watching(&self, group: &str, client: ClientId) -> bool {
+        self.groups
+            .get(group)
+            .is_some_and(|g| g.watchers.contains(&client))
+    }
+
+    /// How many groups `client` watches.
+    pub fn watched_by(&self, client: ClientId) -> usize {
+        self.groups
+            .values()
+            .filter(|g| g.watchers.contains(&client))
+            .count()
+    }
+
+    /// The groups `member` is a member of, sorted.
+    pub fn groups_of(&self, member: &str) -> Vec<String> {
+        self.groups
+            .iter()
+            .filter(|(_, g)| g.members.contains_key(member))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// The local clients that receive messages sent to `group`, in id order.
     pub fn local_members(&self, group: &str) -> impl Iterator<Item = ClientId> + '_ {
         self.groups

@@ -32,10 +32,10 @@ mod order;
 pub mod packet;
 mod reliable;
 mod service;
-mod sessions;
 mod time;
 mod transmit;
 
+pub use clients::{Member, Session, Sessions};
 pub use groups::{Groups, MembershipError};
 pub use ids::{ClientId, ViewId};
 pub use membership::{
@@ -45,7 +45,6 @@ pub use membership::{
 pub use order::{Delivery, FlushPlan, Flushed, Orderer};
 pub use packet::max_chunk_body;
 pub use reliable::{Received, Streams};
-pub use sessions::{Member, Session, Sessions};
 pub use time::Time;
 
 use clients::Clients;
@@ -374,7 +373,7 @@ impl Core {
                 .members()
                 .map(|(_, m)| ClientInfo {
                     name: m.private_name.clone(),
-                    groups: m.groups.iter().cloned().collect(),
+                    groups: self.groups.groups_of(&m.private_name),
                 })
                 .collect(),
             groups: self.groups.info(),

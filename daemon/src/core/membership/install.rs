@@ -230,21 +230,6 @@ impl Core {
                 if id == ids.next_id() {
                     ids.take();
                 }
-                for (m, joined) in view
-                    .joined
-                    .iter()
-                    .map(|m| (m, true))
-                    .chain(view.left.iter().map(|m| (m, false)))
-                {
-                    let local = self.clients.sessions.client_named(m);
-                    if let Some(s) = local.and_then(|c| self.clients.sessions.member_mut(c)) {
-                        if joined {
-                            s.groups.insert(g.clone());
-                        } else {
-                            s.groups.remove(&g);
-                        }
-                    }
-                }
                 self.deliver_view(view);
             }
         }

@@ -1,41 +1,20 @@
-//! The client side of the core: hellos, requests, and delivering ordered items to local clients.
+//! Requests of local clients: the hello, joins, leaves, multicasts, watches.
 //!
-//! Owns the rules of a session: names, limits, what each request does and what it is answered
-//! with. Joins, leaves and multicasts become items handed to the cluster layer (`submit`); a join
-//! or leave is answered only once its item is delivered, so the client's next event is the view
-//! that includes (or no longer includes) it. It never orders anything itself.
+//! Owns what each request is checked against (names, limits, the group a client will be in once
+//! its pending requests are delivered) and how it is answered. A join, leave or multicast becomes
+//! an item for the cluster; nothing here changes the group table, which only a delivery does.
 
-use super::packet::Item;
-use super::{ClientId, Core, Delivery, Session, Sessions, ViewId};
+use crate::core::packet::Item;
+use crate::core::{ClientId, Core};
 use gcs::names;
 use gcs::wire::{
-    ErrorCode, ErrorInfo, GroupView, Limits, Reason, Request, RequestId, Response, WatchTarget,
-    HELLO_MAGIC, PROTOCOL_VERSION,
+    ErrorCode, ErrorInfo, Limits, Reason, Request, RequestId, Response, WatchTarget, HELLO_MAGIC,
+    PROTOCOL_VERSION,
 };
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-
-/// Client requests waiting for their group operations to be delivered, by (group, member), in
-/// the order they were made.
-type PendingOps = BTreeMap<(String, String), VecDeque<(ClientId, RequestId)>>;
-
-/// The local clients: their sessions and what waits for a delivery on their behalf.
-#[derive(Debug, Default)]
-pub(super) struct Clients {
-    pub(super) sessions: Sessions,
-    /// Joins asked for by local clients, by (group, member), until delivered.
-    pub(super) pending_joins: PendingOps,
-    /// Leaves asked for by local clients, by (group, member), until delivered.
-    pub(super) pending_leaves: PendingOps,
-    /// Clients that watch the daemon view.
-    pub(super) daemon_watchers: BTreeSet<ClientId>,
-    /// Private names of ended sessions whose joins and leaves are still on their way, with how
-    /// many: the name is not given to a new session before they are delivered, so they cannot be
-    /// mistaken for the new session's.
-    pub(super) reserved: BTreeMap<String, usize>,
-}
+use std::collections::BTreeSet;
 
 impl Core {
-    pub(super) fn on_hello(&mut self, client: ClientId, request: Request) {
+    pub(crate) fn on_hello(&mut self, client: ClientId, request: Request) {
         let Request::Hello {
             magic,
             version,
@@ -147,7 +126,7 @@ impl Core {
         }
     }
 
-    pub(super) fn on_ready_request(&mut self, client: ClientId, request: Request) {
+    pub(crate) fn on_ready_request(&mut self, client: ClientId, request: Request) {
         match request {
             Request::Hello { .. } => {
                 self.counters.sessions_bad_input += 1;
@@ -300,10 +279,12 @@ impl Core {
                     return self.refuse(client, id, e);
                 }
                 let limit = self.config.max_groups_per_client;
-                let Some(m) = self.clients.sessions.member_mut(client) else {
+                if self.clients.sessions.member_mut(client).is_none() {
                     return;
-                };
-                if m.watching.len() >= limit && !m.watching.contains(&group) {
+                }
+                if self.groups.watched_by(client) >= limit
+                    && !self.groups.is_watching(&group, client)
+                {
                     let e = ErrorInfo::new(
                         ErrorCode::TooManyGroups,
                         format!(
@@ -312,7 +293,6 @@ impl Core {
                     );
                     return self.refuse(client, id, e);
                 }
-                m.watching.insert(group.clone());
                 let current = self.groups.watch(&group, client);
                 self.send(client, Response::Ok { id });
                 if let Some(view) = current {
@@ -329,15 +309,11 @@ impl Core {
     }
 
     fn on_unwatch(&mut self, client: ClientId, id: RequestId, target: WatchTarget) {
-        let Some(m) = self.clients.sessions.member_mut(client) else {
+        if self.clients.sessions.member_mut(client).is_none() {
             return;
-        };
+        }
         let was_watching = match &target {
-            WatchTarget::Group(group) => {
-                let was = m.watching.remove(group);
-                self.groups.unwatch(group, client);
-                was
-            }
+            WatchTarget::Group(group) => self.groups.unwatch(group, client),
             WatchTarget::Daemons => self.clients.daemon_watchers.remove(&client),
         };
         if was_watching {
@@ -348,232 +324,9 @@ impl Core {
         }
     }
 
-    // ---- delivery of ordered items to local clients ----
-
-    /// Carries out one delivered item: a message to the local members of its groups, or a group
-    /// operation that changes a view.
-    pub(super) fn apply(&mut self, delivery: Delivery) {
-        let mine = self
-            .cluster
-            .as_ref()
-            .is_some_and(|c| c.view.me == delivery.origin);
-        if let Item::Join { member, .. } | Item::Leave { member, .. } = &delivery.item {
-            // Only this daemon speaks for its own clients: another daemon's operation on one of
-            // them is a bug or a lie, and would corrupt this daemon's sessions.
-            let local = super::groups::daemon_of(member) == self.config.daemon_name;
-            if local != mine {
-                tracing::warn!(%member, "ignoring a group operation a daemon made for another's client");
-                return;
-            }
-        }
-        match delivery.item {
-            Item::Multicast {
-                groups,
-                frame,
-                order,
-                ..
-            } => {
-                if order == gcs::Order::Safe {
-                    // A safe message delivered in a flush after the transitional views was never
-                    // known to be everywhere: it belongs in a transitional configuration.
-                    for g in &groups {
-                        self.open_period(g);
-                    }
-                }
-                let to: Vec<ClientId> = if let [g] = groups.as_slice() {
-                    self.groups.local_members(g).collect()
-                } else {
-                    let mut to = BTreeSet::new();
-                    for g in &groups {
-                        to.extend(self.groups.local_members(g));
-                    }
-                    to.into_iter().collect()
-                };
-                if to.is_empty() {
-                    return;
-                }
-                self.counters.messages_delivered += to.len() as u64;
-                self.outputs.push_back(super::Output::Deliver { to, frame });
-            }
-            Item::Join { group, member } => {
-                self.release_reserved(&member);
-                let local = self.clients.sessions.client_named(&member);
-                let pending = pop_pending(&mut self.clients.pending_joins, &group, &member);
-                // An id only for a join that makes a view (taking one may open a transitional
-                // period; a join that fails must not).
-                let view_id = if self.groups.is_member(&group, &member) {
-                    ViewId(0)
-                } else {
-                    self.op_view_id(&group, delivery.ts, delivery.origin)
-                };
-                match self.groups.join(&group, &member, local, view_id) {
-                    Ok(mut view) => {
-                        self.mark_transitional(&mut view);
-                        if let Some(m) = local.and_then(|c| self.clients.sessions.member_mut(c)) {
-                            m.groups.insert(group.clone());
-                        }
-                        self.deliver_view(view);
-                        if let Some((c, id)) = pending {
-                            self.send(c, Response::Ok { id });
-                        }
-                    }
-                    Err(_) => {
-                        if let Some((c, id)) = pending {
-                            let e = ErrorInfo::new(
-                                ErrorCode::AlreadyMember,
-                                format!("the client is already a member of '{group}'"),
-                            );
-                            self.refuse(c, id, e);
-                        }
-                    }
-                }
-            }
-            Item::Leave {
-                group,
-                member,
-                reason,
-            } => {
-                self.release_reserved(&member);
-                let pending = pop_pending(&mut self.clients.pending_leaves, &group, &member);
-                let view_id = if self.groups.is_member(&group, &member) {
-                    self.op_view_id(&group, delivery.ts, delivery.origin)
-                } else {
-                    ViewId(0)
-                };
-                if let Ok(mut view) = self.groups.leave(&group, &member, reason, view_id) {
-                    self.mark_transitional(&mut view);
-                    let local = self.clients.sessions.client_named(&member);
-                    if let Some(m) = local.and_then(|c| self.clients.sessions.member_mut(c)) {
-                        m.groups.remove(&group);
-                    }
-                    let mut to = self.groups.view_audience(&group);
-                    // The member that asked to leave sees the view without itself: its last event
-                    // of the group, which tells it exactly where its membership ended.
-                    to.extend(local);
-                    self.send_view(to, view);
-                }
-                if let Some((c, id)) = pending {
-                    self.send(c, Response::Ok { id });
-                }
-            }
-        }
-    }
-
-    /// One more group operation of an ended session has been delivered.
-    fn release_reserved(&mut self, member: &str) {
-        if let Some(n) = self.clients.reserved.get_mut(member) {
-            *n -= 1;
-            if *n == 0 {
-                self.clients.reserved.remove(member);
-            }
-        }
-    }
-
-    pub(super) fn deliver_view(&mut self, view: GroupView) {
-        let to = self.groups.view_audience(&view.group);
-        self.send_view(to, view);
-    }
-
-    fn send_view(&mut self, to: BTreeSet<ClientId>, view: GroupView) {
-        tracing::trace!(group = %view.group, id = view.view_id, transitional = view.transitional, members = ?view.members, "group view");
-        if to.is_empty() {
-            return;
-        }
-        self.counters.views_delivered += to.len() as u64;
-        self.outputs.push_back(super::Output::Send {
-            to: to.into_iter().collect(),
-            response: Response::View(view),
-        });
-    }
-
-    /// Tells every daemon watcher about the current daemon view.
-    pub(super) fn announce_daemon_view(&mut self) {
-        if self.clients.daemon_watchers.is_empty() {
-            return;
-        }
-        self.outputs.push_back(super::Output::Send {
-            to: self.clients.daemon_watchers.iter().copied().collect(),
-            response: Response::DaemonView(self.daemon_view()),
-        });
-    }
-
-    // ---- helpers ----
-
+    /// Refuses a group name that is empty, too long or has bad characters.
     fn check_group(&self, group: &str) -> Result<(), ErrorInfo> {
         names::check_group_name(group, self.config.max_group_name)
             .map_err(|e| ErrorInfo::new(ErrorCode::BadGroup, e))
     }
-
-    pub(super) fn refuse(&mut self, client: ClientId, id: RequestId, error: ErrorInfo) {
-        self.counters.requests_refused += 1;
-        self.send(client, Response::Failed { id, error });
-    }
-
-    pub(super) fn send(&mut self, client: ClientId, response: Response) {
-        self.outputs.push_back(super::Output::Send {
-            to: vec![client],
-            response,
-        });
-    }
-
-    /// Ends the session of `client`: it leaves its groups (reason `disconnect`, ordered like any
-    /// leave), stops watching, and the driver is told to close the connection.
-    pub(super) fn close(&mut self, client: ClientId, error: Option<ErrorInfo>) {
-        let Some(session) = self.clients.sessions.close(client) else {
-            return;
-        };
-        self.outputs
-            .push_back(super::Output::Close { client, error });
-        self.clients.daemon_watchers.remove(&client);
-        let Session::Ready(m) = session else {
-            return;
-        };
-        for group in &m.watching {
-            self.groups.unwatch(group, client);
-        }
-        // Its answers are not wanted any more; the groups it is in, or will be once its pending
-        // requests are delivered, see it leave after them.
-        let mut in_flight = 0;
-        for pending in [
-            &mut self.clients.pending_joins,
-            &mut self.clients.pending_leaves,
-        ] {
-            pending.retain(|_, q| {
-                let before = q.len();
-                q.retain(|(c, _)| *c != client);
-                in_flight += before - q.len();
-                !q.is_empty()
-            });
-        }
-        let groups = m.intended.clone();
-        in_flight += groups.len();
-        if in_flight > 0 {
-            self.clients
-                .reserved
-                .insert(m.private_name.clone(), in_flight);
-        }
-        for group in groups {
-            self.submit(Item::Leave {
-                group,
-                member: m.private_name.clone(),
-                reason: Reason::Disconnect,
-            });
-        }
-    }
-}
-
-/// The oldest request waiting for the operation on (`group`, `member`), if it came from a client
-/// still waiting for it.
-fn pop_pending(
-    pending: &mut PendingOps,
-    group: &str,
-    member: &str,
-) -> Option<(ClientId, RequestId)> {
-    let key = (group.to_string(), member.to_string());
-    let q = pending.get_mut(&key)?;
-    let out = q.pop_front();
-    if q.is_empty() {
-        pending.remove(&key);
-    }
-    out
 }

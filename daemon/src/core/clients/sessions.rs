@@ -1,10 +1,10 @@
-//! Client sessions: which clients are connected, their private names, and what each has joined
-//! and watches.
+//! Client sessions: which clients are connected, their private names, and the groups each will
+//! be in once its requests are delivered.
 //!
-//! Owns client ids and the private-name registry. It never changes group membership itself; the
-//! core reads a session's groups to remove it from them when it goes.
+//! Owns client ids and the private-name registry. What a client is a member of or watches is the
+//! group table's (`groups`), never kept here: the group table is the one place that says it.
 
-use super::ids::ClientId;
+use crate::core::ids::ClientId;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A connected client after its hello.
@@ -12,13 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Member {
     /// `name#daemon`.
     pub private_name: String,
-    /// Groups it is a member of (their views include it).
-    pub groups: BTreeSet<String>,
     /// Groups it will be a member of once its pending joins and leaves are delivered: what its
     /// next join or leave is checked against.
     pub intended: BTreeSet<String>,
-    /// Groups whose views it watches.
-    pub watching: BTreeSet<String>,
 }
 
 /// Where a session is in its life.
