@@ -11,18 +11,6 @@ use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-/// Retransmitted bytes sent in answer to one NACK at most, so one request cannot cause a burst.
-const RETRANSMIT_BUDGET: usize = 256 * 1024;
-
-/// No timestamp above this is accepted, whatever the local clock: a daemon's own stamps must
-/// always have room to grow.
-const CLOCK_CEILING: u64 = u64::MAX / 2;
-
-/// How far ahead of this daemon's clock a peer's timestamp may be. Clocks move by one per item,
-/// so an honest peer is never near this; a larger value is a bug or a lie that could exhaust the
-/// clock.
-const MAX_CLOCK_JUMP: u64 = 1 << 40;
-
 /// Addresses remembered so a misbehaving peer is warned about once; more are not remembered.
 const MAX_WARNED: usize = 1024;
 
@@ -102,66 +90,20 @@ impl Core {
             tracing::debug!(%from, view = header.view, "dropped a datagram of another daemon view");
             return;
         }
-        if let Some(c) = &self.cluster {
-            let limit = c
-                .orderer
-                .clock()
-                .saturating_add(MAX_CLOCK_JUMP)
-                .min(CLOCK_CEILING);
-            let absurd = rest.iter().any(|chunk| match chunk {
-                Chunk::Data(d) => d.ts > limit,
-                Chunk::Ack(a) => a.clock > limit,
-                _ => false,
-            });
-            if absurd {
-                return self.drop_datagram(from, "a timestamp far beyond any clock in the cluster");
-            }
-        }
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
-        let sender = header.sender;
-        let mut deliveries = Vec::new();
-        // One budget for every NACK in the datagram, so packing many NACKs into one datagram
-        // cannot multiply what it makes this daemon send.
-        let mut budget = RETRANSMIT_BUDGET;
-        for chunk in rest {
-            match chunk {
-                Chunk::Data(d) => {
-                    c.orderer.observe(d.ts);
-                    let receipt = c.streams.receive(d);
-                    if receipt.new {
-                        self.tx.ack_due = true;
-                    } else {
-                        self.counters.duplicates_dropped += 1;
-                    }
-                    self.counters.datagrams_dropped += receipt.undecodable;
-                    for r in receipt.items {
-                        c.orderer.push(r, &mut deliveries);
-                    }
-                }
-                Chunk::Ack(a) => {
-                    c.orderer.observe(a.clock);
-                    c.streams.on_ack(sender, &a);
-                }
-                Chunk::Nack { origin, ranges } => {
-                    if budget == 0 {
-                        continue;
-                    }
-                    let resend = c.streams.chunks_for(origin, &ranges, budget);
-                    let sent: usize = resend
-                        .iter()
-                        .map(|d| d.body.len() + packet::DATA_CHUNK_OVERHEAD)
-                        .sum();
-                    budget = budget.saturating_sub(sent.max(1));
-                    self.counters.retransmissions += resend.len() as u64;
-                    self.tx
-                        .queue_all_for(from, resend.into_iter().map(Chunk::Data));
-                }
-                Chunk::Hello { .. } | Chunk::Control { .. } => {}
-            }
+        if rest.iter().any(|chunk| c.is_absurd(chunk)) {
+            return self.drop_datagram(from, "a timestamp far beyond any clock in the cluster");
         }
-        for d in deliveries {
+        let intake = c.take_in(header.sender, rest);
+        self.tx.ack_due |= intake.ack_due;
+        self.counters.duplicates_dropped += intake.duplicates;
+        self.counters.datagrams_dropped += intake.undecodable;
+        self.counters.retransmissions += intake.resend.len() as u64;
+        self.tx
+            .queue_all_for(from, intake.resend.into_iter().map(Chunk::Data));
+        for d in intake.deliveries {
             self.apply(d);
         }
     }

@@ -4,7 +4,6 @@
 //! change, deliveries, acknowledgements and NACKs) and the earliest deadline of them all. It
 //! keeps no state of its own.
 
-use super::packet::Chunk;
 use super::{Core, Time};
 
 impl Core {
@@ -23,33 +22,15 @@ impl Core {
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
-        if c.view.len() == 1 {
+        if c.is_alone() {
             return;
         }
-        if now >= self.tx.next_heartbeat {
+        if now >= self.tx.next_heartbeat || c.wants_ack(now, self.tx.next_busy_ack) {
             self.tx.ack_due = true;
         }
-        // A safe item waits for every daemon's frontier: tell the others at once when ours
-        // passes it, rather than at the next heartbeat.
-        if let Some(ts) = c.orderer.first_safe_unannounced() {
-            if c.streams.frontier(c.orderer.clock()) >= ts {
-                self.tx.ack_due = true;
-            }
-        }
-        let busy = c.streams.busy() || c.orderer.busy();
-        if busy && now >= self.tx.next_busy_ack {
-            self.tx.ack_due = true;
-        }
-        for nack in c.streams.due_nacks(now, self.config.retransmit) {
-            let to = c.view.addrs[nack.target as usize];
+        for (to, nack) in c.due_nacks(now, self.config.retransmit) {
             self.counters.nacks_sent += 1;
-            self.tx.queue_for(
-                to,
-                Chunk::Nack {
-                    origin: nack.origin,
-                    ranges: nack.ranges,
-                },
-            );
+            self.tx.queue_for(to, nack);
         }
     }
 

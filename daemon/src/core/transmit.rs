@@ -6,7 +6,7 @@
 //! about what to send: the other parts queue chunks here, and the packing puts an up-to-date
 //! acknowledgement in every datagram to the view. It never reads a clock or touches a socket.
 
-use super::packet::{self, header_len, Ack, Chunk, DatagramBuilder, Header};
+use super::packet::{self, header_len, Chunk, DatagramBuilder, Header};
 use super::{Core, Output, Time};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -61,11 +61,7 @@ impl Core {
     /// for every peer, each datagram with a current acknowledgement.
     pub(super) fn build_transmissions(&mut self) {
         let header = match &self.cluster {
-            Some(c) => Header {
-                cluster: self.config.cluster.clone(),
-                sender: c.view.me,
-                view: c.view.view.view_id,
-            },
+            Some(c) => c.header(&self.config.cluster),
             None => Header {
                 cluster: self.config.cluster.clone(),
                 sender: packet::NO_INDEX,
@@ -105,7 +101,7 @@ impl Core {
         let Some(c) = &self.cluster else {
             return;
         };
-        if c.view.len() == 1 {
+        if c.is_alone() {
             self.tx.outgoing.clear();
             self.tx.ack_due = false;
             return;
@@ -114,14 +110,7 @@ impl Core {
             return;
         }
         let peers = c.view.peers();
-        let frontier = c.streams.frontier(c.orderer.clock());
-        let ack = Chunk::Ack(Ack {
-            clock: c.orderer.clock(),
-            last_seq: c.streams.last_own_seq(),
-            epoch: c.orderer.epoch(),
-            frontier,
-            received: c.streams.received_vector(),
-        });
+        let (ack, frontier) = c.ack();
         let mut arena = std::mem::take(&mut self.tx.arena);
         loop {
             let mut b = DatagramBuilder::in_arena(arena, &header, max);
