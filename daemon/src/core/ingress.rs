@@ -6,7 +6,7 @@
 //! NACKs to the cluster's streams and orderer. It never builds a datagram.
 
 use super::packet::{self, Chunk};
-use super::Core;
+use super::{Core, Refused};
 use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -30,17 +30,17 @@ impl Core {
         self.counters.datagrams_received += 1;
         let (header, chunks) = match packet::decode(bytes) {
             Ok(x) => x,
-            Err(e) => return self.drop_datagram(from, &e.to_string()),
+            Err(e) => return self.drop_datagram(from, e.into()),
         };
         if header.cluster != self.config.cluster {
-            let why = format!(
-                "it belongs to cluster '{}', this daemon to '{}'",
-                header.cluster, self.config.cluster
-            );
-            return self.drop_datagram(from, &why);
+            let why = Refused::OtherCluster {
+                theirs: header.cluster,
+                ours: self.config.cluster.clone(),
+            };
+            return self.drop_datagram(from, why);
         }
         if !self.membership.is_peer(from) {
-            return self.drop_datagram(from, "the sender is not a configured peer");
+            return self.drop_datagram(from, Refused::Stranger);
         }
         if self.membership.heard(from, self.now) {
             tracing::info!(peer = %from, "heard from a suspected daemon again");
@@ -69,7 +69,7 @@ impl Core {
                 ) {
                     Ok(Some(control)) => self.on_control(from, control),
                     Ok(None) => {}
-                    Err(why) => self.drop_datagram(from, &why),
+                    Err(why) => self.drop_datagram(from, why.into()),
                 },
                 other => rest.push(other),
             }
@@ -94,7 +94,7 @@ impl Core {
             return;
         };
         if rest.iter().any(|chunk| c.is_absurd(chunk)) {
-            return self.drop_datagram(from, "a timestamp far beyond any clock in the cluster");
+            return self.drop_datagram(from, Refused::ClockJump);
         }
         let intake = c.take_in(header.sender, rest);
         self.tx.ack_due |= intake.ack_due;
@@ -108,15 +108,16 @@ impl Core {
         }
     }
 
-    /// Drops a datagram and counts it. The first from each address is logged as a warning with
-    /// the reason (another cluster, another version, a stranger), the rest at debug level, so a
+    /// Drops a datagram, or a part of one, and counts it. The first from each address is logged
+    /// as a warning with the reason and the likely culprit, the rest at debug level, so a
     /// misconfiguration is visible without a flood of log lines.
-    fn drop_datagram(&mut self, from: SocketAddr, why: &str) {
+    pub(super) fn drop_datagram(&mut self, from: SocketAddr, why: Refused) {
         self.counters.datagrams_dropped += 1;
+        let culprit = why.culprit();
         if self.warned.first(from) {
-            tracing::warn!(%from, "ignoring a datagram (further ones from there are logged at debug level): {why}");
+            tracing::warn!(%from, touched_state = why.touched_state(), "ignoring a datagram (further ones from there are logged at debug level): {why}; {culprit}");
         } else {
-            tracing::debug!(%from, "dropped a datagram: {why}");
+            tracing::debug!(%from, "dropped a datagram: {why}; {culprit}");
         }
     }
 }

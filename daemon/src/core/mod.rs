@@ -24,6 +24,7 @@
 
 mod clients;
 mod cluster;
+mod error;
 mod groups;
 mod ids;
 mod ingress;
@@ -36,11 +37,12 @@ mod time;
 mod transmit;
 
 pub use clients::{Member, Session, Sessions};
+pub use error::{Culprit, Refused};
 pub use groups::{Groups, MembershipError};
 pub use ids::{ClientId, ViewId};
 pub use membership::{
-    Attempt, Control, Cut, DaemonId, FlushState, FormedView, HelloOutcome, Install, Membership,
-    ReadyState,
+    Attempt, Control, ControlError, Cut, DaemonId, FlushState, FormedView, HelloOutcome,
+    HelloRejected, Install, Membership, ReadyState,
 };
 pub use order::{Delivery, FlushPlan, Flushed, Orderer};
 pub use packet::max_chunk_body;

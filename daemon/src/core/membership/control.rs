@@ -139,6 +139,42 @@ pub struct Install {
     pub local: Vec<(String, String)>,
 }
 
+/// Why a part of a membership message was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// The part's number is beyond the parts its message announces.
+    ///
+    /// State: the sender's partial message may have been replaced by this one's (a part of a
+    /// newer message starts it). Culprit: the sender.
+    #[error("a part number beyond the message")]
+    PartOutOfRange,
+    /// The message grew beyond the limit.
+    ///
+    /// State: the sender's partial message is dropped. Culprit: configuration (the daemons'
+    /// `limits.max_membership_message` differ), or a sender that sends too much.
+    #[error("a membership message larger than {max} bytes (limits.max_membership_message)")]
+    TooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// The whole message does not decode.
+    ///
+    /// State: the sender's partial message is used up. Culprit: the sender (a bug, or a daemon
+    /// of another version).
+    #[error("an undecodable membership message: {0}")]
+    Undecodable(String),
+}
+
+impl ControlError {
+    /// Who is likely at fault.
+    pub fn culprit(&self) -> crate::core::Culprit {
+        match self {
+            ControlError::TooLarge { .. } => crate::core::Culprit::Configuration,
+            _ => crate::core::Culprit::Sender,
+        }
+    }
+}
+
 /// Reassembles control messages from their parts, one message per sender at a time.
 #[derive(Debug, Default)]
 pub(crate) struct ControlIn {
@@ -163,7 +199,7 @@ impl ControlIn {
         parts: u16,
         body: Bytes,
         max: usize,
-    ) -> Result<Option<Control>, String> {
+    ) -> Result<Option<Control>, ControlError> {
         if parts == 1 {
             return decode(&body).map(Some);
         }
@@ -183,15 +219,13 @@ impl ControlIn {
             };
         }
         let Some(slot) = a.parts.get_mut(part as usize) else {
-            return Err("a part number beyond the message".into());
+            return Err(ControlError::PartOutOfRange);
         };
         if slot.is_none() {
             a.bytes += body.len();
             if a.bytes > max {
                 self.partial.remove(&from);
-                return Err(format!(
-                    "a membership message larger than {max} bytes (limits.max_membership_message)"
-                ));
+                return Err(ControlError::TooLarge { max });
             }
             *slot = Some(body);
         }
@@ -209,8 +243,8 @@ impl ControlIn {
     }
 }
 
-pub(crate) fn decode(bytes: &[u8]) -> Result<Control, String> {
-    rmp_serde::from_slice(bytes).map_err(|e| format!("an undecodable membership message: {e}"))
+pub(crate) fn decode(bytes: &[u8]) -> Result<Control, ControlError> {
+    rmp_serde::from_slice(bytes).map_err(|e| ControlError::Undecodable(e.to_string()))
 }
 
 /// Splits `control` into chunks of at most `max_body` bytes each; nothing if it is larger than
@@ -298,6 +332,7 @@ mod tests {
             }
         }
         let why = refused.expect("refused");
-        assert!(why.contains("limits.max_membership_message"), "{why}");
+        assert_eq!(why, ControlError::TooLarge { max: 3 });
+        assert!(why.to_string().contains("limits.max_membership_message"));
     }
 }

@@ -47,13 +47,7 @@ impl Core {
             incarnation,
             view,
         ) {
-            HelloOutcome::Rejected(why) => {
-                self.counters.datagrams_dropped += 1;
-                if self.warned.first(from) {
-                    tracing::warn!(%from, "ignoring a daemon: {why}");
-                }
-                return;
-            }
+            HelloOutcome::Rejected(why) => return self.drop_datagram(from, why.into()),
             HelloOutcome::Stale => return,
             HelloOutcome::Accepted => {}
         }

@@ -33,9 +33,9 @@ mod member;
 mod peers;
 
 pub(crate) use control::{encode, ControlIn};
-pub use control::{Attempt, Control, Cut, FlushState, Install, ReadyState};
+pub use control::{Attempt, Control, ControlError, Cut, FlushState, Install, ReadyState};
 pub(crate) use install::Installing;
-pub use peers::{DaemonId, FormedView, HelloOutcome, Membership};
+pub use peers::{DaemonId, FormedView, HelloOutcome, HelloRejected, Membership};
 
 use super::packet;
 use super::{Core, Time};

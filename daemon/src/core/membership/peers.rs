@@ -23,11 +23,60 @@ pub struct DaemonId {
     pub incarnation: u64,
 }
 
+/// Why a hello was not taken. None changes the peer table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HelloRejected {
+    /// From an address that is not a configured peer. Culprit: configuration.
+    #[error("a hello from {name}, which is not a configured peer")]
+    NotConfigured {
+        /// The name it gave.
+        name: String,
+    },
+    /// The peer's configuration lists another number of daemons. Culprit: configuration.
+    #[error(
+        "{name} is configured with {theirs} daemons, this one with {ours}; give every daemon the \
+         same peer list"
+    )]
+    ClusterSize {
+        /// The name it gave.
+        name: String,
+        /// How many daemons its configuration lists.
+        theirs: usize,
+        /// How many this daemon's lists.
+        ours: usize,
+    },
+    /// The peer uses this daemon's own name. Culprit: configuration.
+    #[error("the peer uses this daemon's own name '{name}'; daemon names must be unique")]
+    SameName {
+        /// The name.
+        name: String,
+    },
+    /// The peer gave another name than before at the same address. Culprit: the sender (a name
+    /// is fixed for the life of a cluster) or a configuration changed without a restart.
+    #[error("the peer was '{was}' and now says it is '{now}'")]
+    Renamed {
+        /// The name it gave first.
+        was: String,
+        /// The name it gives now.
+        now: String,
+    },
+}
+
+impl HelloRejected {
+    /// Who is likely at fault.
+    pub fn culprit(&self) -> crate::core::Culprit {
+        match self {
+            HelloRejected::Renamed { .. } => crate::core::Culprit::Sender,
+            _ => crate::core::Culprit::Configuration,
+        }
+    }
+}
+
 /// What a hello from `addr` changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HelloOutcome {
-    /// Not from a configured peer, or inconsistent with what is known; dropped with this reason.
-    Rejected(String),
+    /// Not taken, for this reason; nothing changed.
+    Rejected(HelloRejected),
     /// Recorded.
     Accepted,
     /// From an earlier life of the peer than one already heard (it came late): ignored.
@@ -345,27 +394,28 @@ impl Membership {
     ) -> HelloOutcome {
         let size = self.configured.len();
         let Some(peer) = self.peers.get_mut(&from) else {
-            return HelloOutcome::Rejected(format!(
-                "hello from {from} ({name}), which is not a configured peer"
-            ));
+            return HelloOutcome::Rejected(HelloRejected::NotConfigured {
+                name: name.to_string(),
+            });
         };
         if cluster_size as usize != size {
-            return HelloOutcome::Rejected(format!(
-                "{name} at {from} is configured with {cluster_size} daemons, this one with \
-                 {size}; give every daemon the same peer list"
-            ));
+            return HelloOutcome::Rejected(HelloRejected::ClusterSize {
+                name: name.to_string(),
+                theirs: cluster_size as usize,
+                ours: size,
+            });
         }
         if name == self.me.name {
-            return HelloOutcome::Rejected(format!(
-                "{from} uses this daemon's own name '{name}'; daemon names must be unique"
-            ));
+            return HelloOutcome::Rejected(HelloRejected::SameName {
+                name: name.to_string(),
+            });
         }
         if let Some(known) = &peer.hello {
             if known.name != name {
-                return HelloOutcome::Rejected(format!(
-                    "{from} was '{}' and now says it is '{name}'",
-                    known.name
-                ));
+                return HelloOutcome::Rejected(HelloRejected::Renamed {
+                    was: known.name.clone(),
+                    now: name.to_string(),
+                });
             }
             // A late hello of an earlier life; but only while the later life is heard from (a
             // clock stepped back between restarts must not shut a daemon out for good).

@@ -16,7 +16,6 @@ mod tests;
 pub use item::{decode_item, encode_item, Item};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use std::fmt;
 
 /// First bytes of every gcs datagram.
 pub const MAGIC: [u8; 4] = *b"GCSD";
@@ -67,31 +66,22 @@ pub fn max_item(max_message: usize) -> usize {
     2 * (max_message + gcs::wire::FRAME_HEADROOM) + 1024
 }
 
-/// Why a datagram was dropped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a datagram could not be decoded. Decoding touches no state, so none of these changed
+/// anything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// It does not start with [`MAGIC`]: not a gcs datagram.
+    /// It does not start with [`MAGIC`]: not a gcs datagram (another program on the port).
+    #[error("not a gcs datagram")]
     Foreign,
-    /// Another format version.
+    /// Another format version: a daemon of another software version.
+    #[error("wire format version {0}, this daemon speaks {WIRE_VERSION}")]
     Version(u8),
-    /// It ends before a field it announces.
+    /// It ends before a field it announces: junk, or cut short on its way.
+    #[error("truncated")]
     Truncated,
-    /// A field holds a value that is not allowed.
+    /// A field holds a value that is not allowed: junk, or a sender's bug.
+    #[error("invalid {0}")]
     Invalid(&'static str),
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DecodeError::Foreign => write!(f, "not a gcs datagram"),
-            DecodeError::Version(v) => write!(
-                f,
-                "wire format version {v}, this daemon speaks {WIRE_VERSION}"
-            ),
-            DecodeError::Truncated => write!(f, "truncated"),
-            DecodeError::Invalid(what) => write!(f, "invalid {what}"),
-        }
-    }
 }
 
 /// Which part of an item a data chunk holds.
