@@ -2,13 +2,51 @@
 //! from each join and leave.
 //!
 //! Owns the group table. Members are kept by private name in sorted order, so every daemon that
-//! applies the same joins and leaves in the same order computes identical views. It never decides
-//! *when* a change happens or which id a view gets (the caller orders joins and leaves and numbers
-//! their views) and never sends anything: it returns the new view and the caller delivers it.
+//! applies the same joins and leaves in the same order computes identical views. It also owns how
+//! group view ids are numbered (`view_id_at`, `ViewIds`). It never decides *when* a change happens
+//! or which numbering applies (the caller orders joins and leaves and picks the id) and never
+//! sends anything: it returns the new view and the caller delivers it.
 
 use super::ids::{ClientId, ViewId};
 use gcs::wire::{GroupInfo, GroupView, Reason};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The id of a group view made at Lamport time `ts` by the daemon of rank `rank` among
+/// `cluster_size`: ids follow the total order, and the daemon's rank is the id modulo the cluster
+/// size, so views made in two partitions at once never share an id.
+pub(crate) fn view_id_at(ts: u64, cluster_size: u64, rank: u64) -> ViewId {
+    ViewId(ts.saturating_mul(cluster_size).saturating_add(rank))
+}
+
+/// Numbers a run of group views (those made while a daemon view is installed), each `step`
+/// beyond the one before, so the run keeps its daemon's rank modulo the cluster size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ViewIds {
+    next: u64,
+    step: u64,
+}
+
+impl ViewIds {
+    /// A run whose first id is `first`.
+    pub(crate) fn starting_at(first: ViewId, step: u64) -> ViewIds {
+        ViewIds {
+            next: first.0,
+            step,
+        }
+    }
+
+    /// The id the next view would take.
+    pub(crate) fn next_id(&self) -> ViewId {
+        ViewId(self.next)
+    }
+
+    /// Takes the next id.
+    pub(crate) fn take(&mut self) -> ViewId {
+        let id = self.next;
+        self.next = self.next.saturating_add(self.step);
+        ViewId(id)
+    }
+}
 
 /// One group.
 #[derive(Debug)]

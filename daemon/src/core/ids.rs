@@ -1,4 +1,7 @@
-//! Identifiers the core hands out.
+//! Identifiers the core hands out: client sessions and group views.
+//!
+//! Owns only the id types; who numbers them is elsewhere (sessions number clients, `groups`
+//! numbers views). Nothing here holds state.
 
 use std::fmt;
 

@@ -11,16 +11,32 @@
 //! it). Given the same inputs it produces the same outputs, which is what makes the simulator
 //! possible.
 //!
-//! Method groups, in the style of quinn-proto's `Connection`:
+//! # Contract
+//! In the manner of quinn-proto's `Connection`:
 //! - inputs: `handle_connect`, `handle_request`, `handle_departure`, `handle_datagram`,
-//!   `handle_timeout`, `handle_shutdown`;
-//! - outputs: `poll_output`, `poll_timeout`, `accepts_client_input`;
-//! - getters: `status`, `daemon_view`.
+//!   `handle_timeout`, `handle_shutdown`. Each takes `now`; time never goes backwards (an earlier
+//!   `now` than one seen before counts as the later one).
+//! - outputs: after every input, call `poll_output` until it returns `None`, then
+//!   `poll_timeout`. Draining outputs may move the deadline (packing datagrams restarts the
+//!   heartbeat), so read `poll_timeout` only after draining. `accepts_client_input` says whether
+//!   to read client requests at all.
+//! - getters: `status`, `daemon_view`, `in_view_change`, `held_bytes`. They change nothing.
 //!
-//! The layers, each its own module: `sessions` (clients and names), `groups` (group views),
-//! `membership` (the daemon view), `reliable` (streams, history, NACKs, stability), `order`
-//! (delivery order), `packet` (the wire format). `clients` handles client requests and `cluster`
-//! moves items between the layers and the network.
+//! # Parts
+//! `Core` holds a few parts, each the one owner of its state:
+//! - `clients` (`clients/`): sessions, requests, and deliveries to local clients;
+//! - `groups` (`groups.rs`): the group table and group view ids;
+//! - `membership` (`membership/peers.rs`): the configured daemons, one record per peer;
+//! - `view_change` (`membership/`): discovery, the failure detector, the decision to change, the
+//!   member and coordinator roles, installation;
+//! - `cluster` (`cluster.rs`): the formed view with its streams (`reliable/`) and orderer
+//!   (`order/`);
+//! - `backlog` (`cluster.rs`): items made while no view could take them;
+//! - `tx` (`transmit.rs`): what is queued for the network, packed into datagrams (`packet/`).
+//!
+//! Datagrams come in through `ingress.rs`; `service.rs` runs what is due after every input.
+//! `error.rs` says why something a peer sent was refused. `notes/architecture.md` draws the way
+//! of one multicast through them.
 
 mod clients;
 mod cluster;

@@ -6,7 +6,7 @@
 
 use super::control::{Cut, Install};
 use super::peers::FormedView;
-use crate::core::groups::daemon_of;
+use crate::core::groups::{daemon_of, view_id_at, ViewIds};
 use crate::core::order::FlushPlan;
 use crate::core::packet;
 use crate::core::reliable::Streams;
@@ -22,25 +22,6 @@ pub(crate) struct Installing {
     transitional: BTreeSet<String>,
     /// The names of the old view's daemons that move on to the new view.
     staying: BTreeSet<String>,
-}
-
-/// Numbers the group views made while a view is installed, beyond every earlier id.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ViewIds {
-    next: u64,
-    step: u64,
-}
-
-impl ViewIds {
-    pub(crate) fn next_id(&self) -> ViewId {
-        ViewId(self.next)
-    }
-
-    pub(crate) fn take(&mut self) -> ViewId {
-        let id = self.next;
-        self.next = self.next.saturating_add(self.step);
-        ViewId(id)
-    }
 }
 
 impl Core {
@@ -80,7 +61,7 @@ impl Core {
             .as_ref()
             .and_then(|c| c.view.addrs.get(origin as usize))
             .map_or(0, |a| self.membership.rank(*a));
-        ViewId(ts.saturating_mul(k).saturating_add(rank))
+        view_id_at(ts, k, rank)
     }
 
     /// Starts `group`'s transitional period in the flush under way, if one is under way and the
@@ -123,13 +104,17 @@ impl Core {
                     .position(|v| *v == c.view.view.view_id)
             })
             .unwrap_or(install.components.len()) as u64;
-        let at = |ts: u64| ts.saturating_mul(k).saturating_add(rank);
-        let mut ids = ViewIds {
-            next: at(install
-                .ts
-                .saturating_add(component.saturating_mul(install.views))),
-            step: k,
-        };
+        let at = |ts: u64| view_id_at(ts, k, rank).0;
+        let mut ids = ViewIds::starting_at(
+            view_id_at(
+                install
+                    .ts
+                    .saturating_add(component.saturating_mul(install.views)),
+                k,
+                rank,
+            ),
+            k,
+        );
         let shared_base = install
             .ts
             .saturating_add((install.components.len() as u64 + 1).saturating_mul(install.views));

@@ -1,10 +1,12 @@
 //! The view change with flush: how the daemons agree on a new daemon view, finish the old one
 //! identically, and install the new one.
 //!
-//! Owns the daemon view and everything that changes it: the peer table (`peers`), the failure
-//! detector, the membership messages (`control`), the decision to start a change (`decide`), both
-//! roles of the protocol (`member`, `coordinator`), and the installation of a view (`install`): the flush of the old view's items, transitional group views, the
-//! group table rebuilt from every daemon's announced local members, and fresh streams. It never
+//! Owns the daemon view and everything that changes it: the peer table (`peers`), hellos
+//! (`discovery`), the failure detector (`detector`), the membership messages and their codec
+//! (`control`), the decision to start a change (`decide`), both roles of the protocol (`member`,
+//! `coordinator`), and the installation of a view (`install`): the flush of the old view's items,
+//! transitional group views, the group table rebuilt from every daemon's announced local members,
+//! and fresh streams. The view-change state that lives across attempts is [`ViewChange`]. It never
 //! reads a clock or touches a socket; `notes/membership.md` explains the protocol.
 //!
 //! A change runs in rounds, all driven by the coordinator (the proposer):
