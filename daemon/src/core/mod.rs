@@ -57,8 +57,8 @@ pub use error::{Culprit, Refused};
 pub use groups::{Groups, MembershipError};
 pub use ids::{ClientId, ViewId};
 pub use membership::{
-    Attempt, Control, ControlError, Cut, DaemonId, FlushState, FormedView, HelloOutcome,
-    HelloRejected, Install, Membership, ReadyState,
+    decode_control, Attempt, Control, ControlError, Cut, DaemonId, FlushState, FormedView,
+    HelloOutcome, HelloRejected, Install, Membership, ReadyState,
 };
 pub use order::{Delivery, FlushPlan, Flushed, Orderer};
 pub use packet::max_chunk_body;

@@ -243,7 +243,8 @@ impl ControlIn {
     }
 }
 
-pub(crate) fn decode(bytes: &[u8]) -> Result<Control, ControlError> {
+/// Decodes one whole membership message.
+pub fn decode(bytes: &[u8]) -> Result<Control, ControlError> {
     rmp_serde::from_slice(bytes).map_err(|e| ControlError::Undecodable(e.to_string()))
 }
 

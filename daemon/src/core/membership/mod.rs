@@ -34,8 +34,10 @@ mod install;
 mod member;
 mod peers;
 
+pub use control::{
+    decode as decode_control, Attempt, Control, ControlError, Cut, FlushState, Install, ReadyState,
+};
 pub(crate) use control::{encode, ControlIn};
-pub use control::{Attempt, Control, ControlError, Cut, FlushState, Install, ReadyState};
 pub(crate) use install::Installing;
 pub use peers::{DaemonId, FormedView, HelloOutcome, HelloRejected, Membership};
 
