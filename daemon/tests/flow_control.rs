@@ -5,16 +5,16 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Pair, SIZE, WINDOW};
+use common::{SIZE, WINDOW};
 use gcs::wire::{Request, RequestId};
 use gcs::Order;
 
 #[test]
 fn a_fast_sender_waits_for_the_window_and_loses_nothing() {
-    let mut p = Pair::new();
+    let mut p = common::pair();
     let receiver = p.client(1, "receiver");
-    p.cores[1].handle_request(
-        p.now,
+    p.request(
+        1,
         receiver,
         Request::Join {
             id: RequestId(1),
@@ -27,10 +27,10 @@ fn a_fast_sender_waits_for_the_window_and_loses_nothing() {
     for round in 0..8 {
         // Send until the daemon stops taking requests, with the network holding everything.
         let mut this_round = 0;
-        while p.cores[0].accepts_client_input() {
+        while p.core(0).accepts_client_input() {
             let payload = Bytes::from(format!("{sent:08}").into_bytes().repeat(SIZE / 8));
-            p.cores[0].handle_request(
-                p.now,
+            p.request(
+                0,
                 sender,
                 Request::Multicast {
                     id: RequestId(sent as u64),
@@ -52,7 +52,7 @@ fn a_fast_sender_waits_for_the_window_and_loses_nothing() {
             this_round >= WINDOW / (SIZE + 128),
             "round {round}: closed after {this_round}"
         );
-        let held = p.cores[0].held_bytes() + p.cores[1].held_bytes();
+        let held = p.core(0).held_bytes() + p.core(1).held_bytes();
         assert!(
             held <= 2 * (WINDOW + 2 * SIZE),
             "round {round}: {held} bytes held"
@@ -60,34 +60,37 @@ fn a_fast_sender_waits_for_the_window_and_loses_nothing() {
         // Once the other daemon has the messages, the window opens again.
         p.settle();
         assert!(
-            p.cores[0].accepts_client_input(),
+            p.core(0).accepts_client_input(),
             "round {round}: the window stayed closed"
         );
     }
+    let delivered = p.payloads(1);
     assert_eq!(
-        p.delivered.len(),
+        delivered.len(),
         sent,
         "every message is delivered, none dropped"
     );
-    for (k, m) in p.delivered.iter().enumerate() {
+    for (k, m) in delivered.iter().enumerate() {
         assert!(
             m.starts_with(format!("{k:08}").as_bytes()),
             "message {k} out of order"
         );
     }
-    assert_eq!(p.cores[0].held_bytes() + p.cores[1].held_bytes(), 0);
+    assert_eq!(p.core(0).held_bytes() + p.core(1).held_bytes(), 0);
 }
 
 #[test]
 fn small_messages_sent_together_travel_in_one_datagram() {
-    let mut p = Pair::new();
+    let mut p = common::pair();
     let sender = p.client(0, "sender");
     p.drain(0);
-    p.net.clear();
-    // Ten messages of a few bytes fit in one 1472-byte datagram.
+    p.lose_in_flight();
+    // Ten messages of a few bytes, handed in before the daemon's outputs are drained, fit in
+    // one 1472-byte datagram.
+    let now = p.now();
     for k in 0..10 {
-        p.cores[0].handle_request(
-            p.now,
+        p.core_mut(0).handle_request(
+            now,
             sender,
             Request::Multicast {
                 id: RequestId(k),
@@ -98,5 +101,5 @@ fn small_messages_sent_together_travel_in_one_datagram() {
         );
     }
     p.drain(0);
-    assert_eq!(p.net.len(), 1, "ten small messages, one datagram");
+    assert_eq!(p.net.in_flight(), 1, "ten small messages, one datagram");
 }

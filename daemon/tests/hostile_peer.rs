@@ -4,11 +4,10 @@
 mod common;
 
 use bytes::Bytes;
-use common::{addr, Pair, SIZE};
+use common::{addr, Rig, SIZE};
 use gcs::wire::{Request, RequestId};
 use gcs::Order;
 use gcsd::core::packet::{Ack, Chunk, DataChunk, DatagramBuilder, Frag, Header};
-use gcsd::core::Output;
 
 fn from_peer(chunks: &[Chunk], max: usize) -> Bytes {
     let header = Header {
@@ -53,11 +52,11 @@ fn join_from_peer(member: &str, n: u64) -> Bytes {
     )
 }
 
-fn send_some(p: &mut Pair, count: usize) {
+fn send_some(p: &mut Rig, count: usize) {
     let sender = p.client(0, "sender");
     for k in 0..count {
-        p.cores[0].handle_request(
-            p.now,
+        p.request(
+            0,
             sender,
             Request::Multicast {
                 id: RequestId(k as u64),
@@ -72,8 +71,8 @@ fn send_some(p: &mut Pair, count: usize) {
 
 #[test]
 fn a_timestamp_from_the_far_future_is_dropped() {
-    let mut p = Pair::new();
-    let before = p.cores[0].status(p.now).counters.datagrams_dropped;
+    let mut p = common::pair();
+    let before = p.core(0).status(p.now()).counters.datagrams_dropped;
     let absurd = from_peer(
         &[
             Chunk::Ack(Ack {
@@ -94,15 +93,15 @@ fn a_timestamp_from_the_far_future_is_dropped() {
         ],
         1472,
     );
-    p.cores[0].handle_datagram(p.now, addr(1), absurd);
+    p.datagram(0, addr(1), absurd);
     assert_eq!(
-        p.cores[0].status(p.now).counters.datagrams_dropped,
+        p.core(0).status(p.now()).counters.datagrams_dropped,
         before + 1
     );
     // Still serving: a receiver on the other daemon gets what is sent.
     let r = p.client(1, "receiver");
-    p.cores[1].handle_request(
-        p.now,
+    p.request(
+        1,
         r,
         Request::Join {
             id: RequestId(1),
@@ -112,28 +111,27 @@ fn a_timestamp_from_the_far_future_is_dropped() {
     p.settle();
     send_some(&mut p, 3);
     p.settle();
-    assert_eq!(p.delivered.len(), 3);
+    assert_eq!(p.payloads(1).len(), 3);
 }
 
 #[test]
 fn many_nacks_in_one_datagram_share_one_retransmission_budget() {
-    let mut p = Pair::new();
+    let mut p = common::pair();
     // Plenty of history to retransmit: the other daemon does not take it in yet.
     send_some(&mut p, 60);
-    p.net.clear();
+    p.lose_in_flight();
+    let before = p.transmitted.len();
     let nacks: Vec<Chunk> = (0..2000)
         .map(|_| Chunk::Nack {
             origin: 0,
             ranges: vec![(1, u64::MAX)],
         })
         .collect();
-    p.cores[0].handle_datagram(p.now, addr(1), from_peer(&nacks, 65_000));
-    let mut sent = 0;
-    while let Some(out) = p.cores[0].poll_output() {
-        if let Output::Transmit { to, bytes } = out {
-            sent += bytes.len() * to.len();
-        }
-    }
+    p.datagram(0, addr(1), from_peer(&nacks, 65_000));
+    let sent: usize = p.transmitted[before..]
+        .iter()
+        .map(|(_, to, bytes)| bytes.len() * to.len())
+        .sum();
     // One budget (256 KiB) for the whole datagram, not one per NACK.
     assert!(sent > 0, "the request is answered");
     assert!(
@@ -144,23 +142,23 @@ fn many_nacks_in_one_datagram_share_one_retransmission_budget() {
 
 #[test]
 fn a_peer_cannot_join_or_leave_for_this_daemons_clients() {
-    let mut p = Pair::new();
+    let mut p = common::pair();
     // The forged join, with an acknowledgement that lets it through the order and the view
     // barrier at once.
     let datagram = join_from_peer("victim#d0", 1);
-    p.cores[0].handle_datagram(p.now, addr(1), datagram);
+    p.datagram(0, addr(1), datagram);
     p.drain(0);
-    let s = p.cores[0].status(p.now);
+    let s = p.core(0).status(p.now());
     assert!(
-        p.cores[0].status(p.now).counters.views_delivered == 0 && s.groups.is_empty(),
+        p.core(0).status(p.now()).counters.views_delivered == 0 && s.groups.is_empty(),
         "the forged join was applied: {:?}",
         s.groups
     );
     // An honest remote join of a remote client goes through the same path and is applied.
     let datagram = join_from_peer("someone#d1", 2);
-    p.cores[0].handle_datagram(p.now, addr(1), datagram);
+    p.datagram(0, addr(1), datagram);
     p.drain(0);
-    let s = p.cores[0].status(p.now);
+    let s = p.core(0).status(p.now());
     assert_eq!(s.groups.len(), 1, "the honest join was not applied");
     assert_eq!(s.groups[0].members, 1);
 }

@@ -3,18 +3,18 @@
 
 mod common;
 
-use common::Pair;
+use common::Rig;
 use gcs::wire::{ErrorCode, Request, RequestId, Response};
 use gcsd::core::Departure;
 
-fn refused_with(p: &Pair, core: usize) -> Option<ErrorCode> {
+fn refused_with(p: &Rig, core: usize) -> Option<ErrorCode> {
     p.responses.iter().rev().find_map(|(i, _, r)| match r {
         Response::Closing { error } if *i == core => Some(error.code),
         _ => None,
     })
 }
 
-fn welcomed(p: &Pair, core: usize) -> usize {
+fn welcomed(p: &Rig, core: usize) -> usize {
     p.responses
         .iter()
         .filter(|(i, _, r)| *i == core && matches!(r, Response::Welcome { .. }))
@@ -23,18 +23,18 @@ fn welcomed(p: &Pair, core: usize) -> usize {
 
 #[test]
 fn a_name_is_free_again_only_once_its_old_sessions_operations_are_delivered() {
-    let mut p = Pair::new();
+    let mut p = common::pair();
     let x = p.client(0, "x");
     p.drain(0);
-    p.cores[0].handle_request(
-        p.now,
+    p.request(
+        0,
         x,
         Request::Join {
             id: RequestId(1),
             group: "g".into(),
         },
     );
-    p.cores[0].handle_departure(p.now, x, Departure::Closed);
+    p.depart(0, x, Departure::Closed);
     p.drain(0);
     // The join and the leave are in flight (the network has not run): the name is reserved.
     p.client(0, "x");

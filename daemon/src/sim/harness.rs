@@ -9,7 +9,7 @@
 //! random number: whatever is random belongs to the caller.
 
 use crate::core::packet::{self, Chunk};
-use crate::core::{ClientId, Control, Core, CoreConfig, Output, Time};
+use crate::core::{ClientId, Control, Core, CoreConfig, Departure, Output, Time};
 use bytes::Bytes;
 use gcs::wire::{Message, Request, Response, HELLO_MAGIC, PROTOCOL_VERSION};
 use std::cmp::Reverse;
@@ -517,6 +517,20 @@ impl Rig {
     pub fn request(&mut self, i: usize, client: ClientId, request: Request) {
         let now = self.net.now;
         self.net.nodes[i].core.handle_request(now, client, request);
+        self.drain(i);
+    }
+
+    /// Hands daemon `i` a datagram from `from` now, and drains it.
+    pub fn datagram(&mut self, i: usize, from: SocketAddr, bytes: Bytes) {
+        let now = self.net.now;
+        self.net.nodes[i].core.handle_datagram(now, from, bytes);
+        self.drain(i);
+    }
+
+    /// The session of `client` at daemon `i` ends now for `why`; drains the daemon.
+    pub fn depart(&mut self, i: usize, client: ClientId, why: Departure) {
+        let now = self.net.now;
+        self.net.nodes[i].core.handle_departure(now, client, why);
         self.drain(i);
     }
 
