@@ -534,6 +534,20 @@ impl Rig {
         self.drain(i);
     }
 
+    /// Every membership message sent since the `since`th datagram of [`Rig::transmitted`], in
+    /// sending order: (sender, target, message). Only messages sent in one part are decoded.
+    pub fn controls_since(&self, since: usize) -> Vec<(usize, usize, Control)> {
+        let mut out = Vec::new();
+        for (from, targets, bytes) in self.transmitted.iter().skip(since) {
+            for c in controls(bytes) {
+                for to in targets {
+                    out.push((*from, *to, c.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// The payloads delivered by daemon `i`, in delivery order.
     pub fn payloads(&self, i: usize) -> Vec<Bytes> {
         self.delivered

@@ -25,7 +25,7 @@ pub struct Attempt {
 }
 
 /// A membership message.
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum Control {
     /// From the coordinator: "let us form a view of these daemons".
     Propose {
@@ -76,7 +76,7 @@ pub enum Control {
 }
 
 /// A member's place in its old view.
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct FlushState {
     /// Who.
     pub who: DaemonId,
@@ -107,7 +107,7 @@ pub struct Cut {
 }
 
 /// A member that holds its cut.
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ReadyState {
     /// Who.
     pub who: DaemonId,
@@ -120,7 +120,7 @@ pub struct ReadyState {
 }
 
 /// The new view.
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Install {
     /// Its id.
     pub view: u64,

@@ -143,3 +143,152 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{control_from, id, lost_d2, ATTEMPT_ROUND};
+    use crate::core::membership::{Attempt, Control, Cut};
+    use crate::core::packet::Chunk;
+    use crate::sim::harness::{chunks, rig_addr};
+    use std::time::Duration;
+
+    fn attempt(round: u64) -> Attempt {
+        Attempt {
+            round,
+            coordinator: rig_addr(0),
+            incarnation: 1000,
+        }
+    }
+
+    #[test]
+    fn the_coordinator_proposes_the_survivors_commits_their_cut_and_installs() {
+        let lost = lost_d2();
+        let from_d0: Vec<(usize, Control)> = lost
+            .rig
+            .controls_since(lost.datagrams)
+            .into_iter()
+            .filter(|(from, ..)| *from == 0)
+            .map(|(_, to, c)| (to, c))
+            .collect();
+        let a = attempt(ATTEMPT_ROUND);
+        let survivors = vec![id(0), id(1)];
+        // The cut is what d1 reported holding (one item of d0's stream, the join and the
+        // message of d1's, d2's join), which is also what d0 holds.
+        let cut = Cut {
+            view: 1,
+            survivors: survivors.clone(),
+            cut: vec![1, 2, 1],
+            heard: vec![1006, 1006, 1006],
+            delivered: (1006, 1),
+        };
+        let Some((
+            _,
+            Control::Install {
+                attempt: installed,
+                install,
+            },
+        )) = from_d0.get(2).cloned()
+        else {
+            panic!("no install third: {from_d0:?}");
+        };
+        assert_eq!(
+            from_d0,
+            vec![
+                (
+                    1,
+                    Control::Propose {
+                        attempt: a.clone(),
+                        members: survivors.clone(),
+                    }
+                ),
+                (
+                    1,
+                    Control::Commit {
+                        attempt: a.clone(),
+                        cuts: vec![cut],
+                    }
+                ),
+                (
+                    1,
+                    Control::Install {
+                        attempt: installed.clone(),
+                        install: install.clone(),
+                    }
+                ),
+            ]
+        );
+        assert_eq!(installed, a);
+        // The view id after 1 that carries d0's rank (0) modulo the three configured daemons.
+        assert_eq!(install.view, 4);
+        assert_eq!(install.members, survivors);
+        // Both members' local members, as their readies announced them.
+        assert_eq!(
+            install.local,
+            vec![
+                ("g".to_string(), "a#d0".to_string()),
+                ("g".into(), "b#d1".into())
+            ]
+        );
+        // The old view numbers its transitional view and the flush's operations (two views at
+        // most, as d1's ready said) from the install's timestamp on.
+        assert_eq!((install.components, install.views), (vec![1], 2));
+        assert!(install.ts > 1006 && install.clock > install.ts);
+    }
+
+    #[test]
+    fn a_coordinator_told_it_is_behind_proposes_again_above_that_round() {
+        let mut rig = crate::sim::harness::Rig::formed(3, |_| {});
+        rig.kill(2);
+        // Until d0 proposes; d1's answers are lost, so the attempt stays open.
+        rig.set_fate(|s| {
+            if s.from == 1 && !s.controls().is_empty() {
+                crate::sim::harness::Fate::Lose
+            } else {
+                crate::sim::harness::Fate::Deliver
+            }
+        });
+        let mut since = rig.transmitted.len();
+        while !rig
+            .controls_since(since)
+            .iter()
+            .any(|(_, _, c)| matches!(c, Control::Propose { .. }))
+        {
+            rig.run_for(Duration::from_millis(10));
+        }
+        since = rig.transmitted.len();
+        assert!(rig.core(0).in_view_change());
+        rig.datagram(
+            0,
+            rig_addr(1),
+            control_from(1, 1, &Control::Behind { round: 41 }),
+        );
+        let sent = &rig.transmitted[since..];
+        // At once, in one datagram to d1 that carries nothing but the new proposal.
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let (from, to, bytes) = &sent[0];
+        assert_eq!((*from, to.as_slice()), (0, [1].as_slice()));
+        let parts = chunks(bytes);
+        assert!(
+            matches!(
+                parts.as_slice(),
+                [Chunk::Control {
+                    part: 0,
+                    parts: 1,
+                    ..
+                }]
+            ),
+            "{parts:?}"
+        );
+        assert_eq!(
+            rig.controls_since(since),
+            vec![(
+                0,
+                1,
+                Control::Propose {
+                    attempt: attempt(42),
+                    members: vec![id(0), id(1)],
+                }
+            )]
+        );
+    }
+}

@@ -257,3 +257,81 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::lost_d2;
+    use crate::core::ClientId;
+    use gcs::wire::{GroupView, Reason, Request, RequestId, Response};
+    use gcs::DaemonView;
+    use std::time::Duration;
+
+    fn g_view(view_id: u64, transitional: bool) -> Response {
+        Response::View(GroupView {
+            group: "g".into(),
+            view_id,
+            members: vec!["a#d0".into(), "b#d1".into()],
+            joined: vec![],
+            left: vec!["c#d2".into()],
+            reason: Reason::Network,
+            transitional,
+        })
+    }
+
+    #[test]
+    fn an_install_gives_local_clients_the_transitional_view_then_the_regular_one() {
+        let lost = lost_d2();
+        let after = &lost.rig.responses[lost.responses..];
+        let new_view = DaemonView {
+            view_id: 4,
+            members: vec!["d0".into(), "d1".into()],
+            primary: true,
+        };
+        // Group view ids are (timestamp x 3 + the coordinator's rank 0): the transitional view
+        // takes the install's own timestamp (1007), the regular one the first past the ranges
+        // of the merged old views (1007 + (1 old view + 1) x 2 ids each = 1011).
+        let a = vec![ClientId(1)];
+        assert_eq!(
+            after,
+            [
+                (0, a.clone(), g_view(3021, true)),
+                (0, a.clone(), g_view(3033, false)),
+                (0, a, Response::DaemonView(new_view.clone())),
+                (1, vec![ClientId(1)], g_view(3021, true)),
+                (1, vec![ClientId(1)], g_view(3033, false)),
+            ]
+        );
+        assert_eq!(lost.rig.core(0).daemon_view(), new_view);
+        assert_eq!(lost.rig.core(1).daemon_view(), new_view);
+    }
+
+    #[test]
+    fn after_an_install_the_flushed_history_is_gone_and_the_new_streams_carry_messages() {
+        let mut lost = lost_d2();
+        assert_eq!(lost.rig.core(0).held_bytes(), 0);
+        assert_eq!(lost.rig.core(1).held_bytes(), 0);
+        let before = lost.rig.delivered.len();
+        lost.rig.request(
+            0,
+            ClientId(1),
+            Request::Multicast {
+                id: RequestId(9),
+                groups: vec!["g".into()],
+                order: gcs::Order::Safe,
+                payload: bytes::Bytes::from_static(b"new view"),
+            },
+        );
+        lost.rig.run_for(Duration::from_millis(200));
+        let got: Vec<(usize, Vec<ClientId>, &[u8])> = lost.rig.delivered[before..]
+            .iter()
+            .map(|(d, to, m)| (*d, to.clone(), m.payload.as_ref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, vec![ClientId(1)], b"new view".as_slice()),
+                (1, vec![ClientId(1)], b"new view".as_slice()),
+            ]
+        );
+    }
+}

@@ -215,3 +215,90 @@ impl Core {
         self.install(attempt.coordinator, install, cut);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{control_from, id, lost_d2, ATTEMPT_ROUND};
+    use crate::core::membership::{Attempt, Control, FlushState, ReadyState};
+    use crate::sim::harness::rig_addr;
+
+    #[test]
+    fn a_member_states_what_it_holds_and_readies_with_its_local_members() {
+        let lost = lost_d2();
+        let from_d1: Vec<(usize, Control)> = lost
+            .rig
+            .controls_since(lost.datagrams)
+            .into_iter()
+            .filter(|(from, ..)| *from == 1)
+            .map(|(_, to, c)| (to, c))
+            .collect();
+        let attempt = Attempt {
+            round: ATTEMPT_ROUND,
+            coordinator: rig_addr(0),
+            incarnation: 1000,
+        };
+        assert_eq!(
+            from_d1,
+            vec![
+                (
+                    0,
+                    Control::State {
+                        attempt: attempt.clone(),
+                        state: FlushState {
+                            who: id(1),
+                            view: 1,
+                            // d0's stream: a's join; d1's: b's join and b's message; d2's: c's
+                            // join.
+                            contiguous: vec![1, 2, 1],
+                            heard: vec![1006, 1006, 1006],
+                            // b's message, the last item d1 delivered, stamped 1006 by d1.
+                            delivered: (1006, 1),
+                        },
+                    }
+                ),
+                (
+                    0,
+                    Control::Ready {
+                        attempt,
+                        ready: ReadyState {
+                            who: id(1),
+                            clock: 1006,
+                            // A transitional view and the regular one of `g`.
+                            views: 2,
+                            local: vec![("g".into(), "b#d1".into())],
+                        },
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_member_answers_an_attempt_older_than_the_one_it_joined_with_behind() {
+        let mut lost = lost_d2();
+        let view = lost.rig.core(1).daemon_view();
+        let since = lost.rig.transmitted.len();
+        let stale = Control::Propose {
+            attempt: Attempt {
+                round: ATTEMPT_ROUND - 1,
+                coordinator: rig_addr(0),
+                incarnation: 1000,
+            },
+            members: vec![id(0), id(1)],
+        };
+        lost.rig
+            .datagram(1, rig_addr(0), control_from(0, view.view_id, &stale));
+        assert_eq!(
+            lost.rig.controls_since(since),
+            vec![(
+                1,
+                0,
+                Control::Behind {
+                    round: ATTEMPT_ROUND
+                }
+            )]
+        );
+        assert!(!lost.rig.core(1).in_view_change(), "it joined nothing");
+        assert_eq!(lost.rig.core(1).daemon_view(), view);
+    }
+}

@@ -33,6 +33,8 @@ mod discovery;
 mod install;
 mod member;
 mod peers;
+#[cfg(test)]
+mod testkit;
 
 pub use control::{
     decode as decode_control, Attempt, Control, ControlError, Cut, FlushState, Install, ReadyState,
