@@ -177,6 +177,8 @@ fn heavy_loss_and_fragmentation_still_deliver_everything() {
         failure_timeout: std::time::Duration::from_millis(500),
         max_gap_us: 3_000,
         late_daemons: 0,
+        slow_reader_rate: 0.0,
+        client_queue_bytes: 64 * 1024,
     };
     let outcome = Sim::with_config(99, cfg).run();
     assert!(
@@ -185,4 +187,23 @@ fn heavy_loss_and_fragmentation_still_deliver_everything() {
         outcome.delivered
     );
     assert!(outcome.violations.is_empty(), "{}", outcome.report(None));
+}
+
+#[test]
+fn clients_that_stop_reading_are_disconnected_and_every_guarantee_holds() {
+    let mut overflows = 0;
+    for seed in 0..20 {
+        let cfg = SimConfig {
+            slow_reader_rate: 0.05,
+            client_queue_bytes: 8 * 1024,
+            ..SimConfig::from_seed(seed)
+        };
+        let outcome = Sim::with_config(seed, cfg).run();
+        assert!(outcome.violations.is_empty(), "{}", outcome.report(None));
+        overflows += outcome.overflows;
+    }
+    assert!(
+        overflows > 0,
+        "no client fell so far behind that its daemon ended its session"
+    );
 }

@@ -39,6 +39,14 @@ pub struct SimConfig {
     /// Daemons that are not running at the start and start (for the first time) a quarter of
     /// the way into the chaos phase: the last ones by index.
     pub late_daemons: usize,
+    /// Chance, before each client action, that a client stops reading for a while (a stalled
+    /// program): what its daemon sends it piles up, and past `client_queue_bytes` the daemon
+    /// ends its session. Its choices come from a random stream of their own, so a run without
+    /// slow readers is the run it always was.
+    pub slow_reader_rate: f64,
+    /// Bytes that may wait for a client to read before its daemon ends the session (the
+    /// driver's `limits.max_client_queue_bytes`).
+    pub client_queue_bytes: usize,
 }
 
 impl SimConfig {
@@ -63,6 +71,9 @@ impl SimConfig {
             failure_timeout: Duration::from_millis([100, 200, 500][r.below(3) as usize]),
             max_gap_us: [3_000, 10_000][r.below(2) as usize],
             late_daemons: r.below(3).saturating_sub(1) as usize,
+            // Drawn last, so the draws above are what they were before slow readers existed.
+            slow_reader_rate: [0.0, 0.0, 0.005, 0.02][r.below(4) as usize],
+            client_queue_bytes: [16 * 1024, 64 * 1024][r.below(2) as usize],
         }
     }
 }

@@ -137,6 +137,10 @@ impl Sim {
         self.daemons[d].inbox.clear();
         for c in 0..self.clients.len() {
             if self.clients[c].daemon == d && self.clients[c].connected {
+                // What was queued for it dies with its daemon.
+                self.clients[c].unread.clear();
+                self.clients[c].unread_bytes = 0;
+                self.clients[c].slow_until = None;
                 self.clients[c].connected = false;
                 self.clients[c].log.push(Event::Disconnect);
             }

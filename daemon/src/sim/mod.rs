@@ -24,11 +24,11 @@ pub use config::SimConfig;
 pub use harness::{Network, Node, Step};
 pub use rng::Rng;
 
-use crate::check::{self, Event, History, ProcessLog};
+use crate::check::{self, History, ProcessLog};
 use crate::core::{ClientId, Core, CoreConfig, Output, Time};
 use bytes::Bytes;
-use clients::{payload_id, SimClient};
-use gcs::wire::{Request, Response};
+use clients::{Handed, SimClient};
+use gcs::wire::Request;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -58,6 +58,8 @@ pub struct Outcome {
     pub trace: u64,
     /// How many outputs went into the digest.
     pub outputs: u64,
+    /// Sessions their daemon ended because the client did not read (its queue filled up).
+    pub overflows: usize,
 }
 
 impl Outcome {
@@ -114,6 +116,10 @@ pub struct Sim {
     faults: Vec<String>,
     /// Every output of every daemon, with its daemon and time, digested.
     trace: Trace,
+    /// The slow readers' own random stream.
+    slow_rng: Rng,
+    /// Sessions ended because their client did not read.
+    overflows: usize,
 }
 
 fn addr(i: usize) -> SocketAddr {
@@ -157,6 +163,8 @@ impl Sim {
             blocked: BTreeSet::new(),
             faults: Vec::new(),
             trace: Trace::new(),
+            slow_rng: Rng::new(seed ^ 0x5105_0000_0000_0001),
+            overflows: 0,
             cfg,
         };
         for d in 0..first_late {
@@ -181,9 +189,15 @@ impl Sim {
             if self.rng.chance(self.cfg.fault_rate) {
                 self.fault();
             }
+            self.stall_or_wake_readers();
             self.act();
         }
         self.chaos = false;
+        for c in 0..self.clients.len() {
+            if self.clients[c].slow_until.is_some() {
+                self.read_all(c);
+            }
+        }
         self.blocked.clear();
         let now = self.net.now;
         for node in &mut self.net.nodes {
@@ -229,49 +243,60 @@ impl Sim {
             faults: self.faults.clone(),
             trace: self.trace.hash,
             outputs: self.trace.count,
+            overflows: self.overflows,
             history,
         }
     }
 
-    /// Carries out daemon `d`'s outputs.
+    /// Carries out daemon `d`'s outputs, like the driver: frames to its clients (a client whose
+    /// queue is full has its session ended, which the core hears of at once), datagrams to the
+    /// network.
     fn drain(&mut self, d: usize) {
-        while let Some(out) = self.net.nodes[d].core.poll_output() {
-            self.trace.record(d, self.net.now, &out);
-            match out {
-                out @ (Output::Send { .. } | Output::Deliver { .. }) => {
-                    let Some(response) = out.response() else {
-                        continue;
-                    };
-                    for id in out.recipients() {
-                        let Some(&c) = self.by_id.get(&(d, *id)) else {
+        loop {
+            let mut overflowed = Vec::new();
+            while let Some(out) = self.net.nodes[d].core.poll_output() {
+                self.trace.record(d, self.net.now, &out);
+                match out {
+                    out @ (Output::Send { .. } | Output::Deliver { .. }) => {
+                        let Some(response) = out.response() else {
                             continue;
                         };
-                        let cl = &mut self.clients[c];
-                        if !cl.connected {
-                            continue;
-                        }
-                        match &response {
-                            Response::Message(m) => {
-                                self.delivered += 1;
-                                cl.log.push(Event::Deliver {
-                                    id: payload_id(&m.payload),
-                                    sender: m.sender.clone(),
-                                    groups: m.groups.clone(),
-                                    order: m.order,
-                                });
+                        let size = match &out {
+                            Output::Deliver { frame, .. } => frame.len(),
+                            _ => gcs::wire::encode_response_frame(&response).len(),
+                        };
+                        for id in out.recipients() {
+                            let Some(&c) = self.by_id.get(&(d, *id)) else {
+                                continue;
+                            };
+                            if !self.clients[c].connected {
+                                continue;
                             }
-                            Response::View(v) => cl.log.push(Event::View(v.clone())),
-                            _ => {}
+                            if let Handed::Overflow = self.hand(c, &response, size) {
+                                overflowed.push(*id);
+                            }
+                        }
+                    }
+                    Output::Close { client, error } => {
+                        if let Some(&c) = self.by_id.get(&(d, client)) {
+                            let overflow = error
+                                .is_some_and(|e| e.code == gcs::wire::ErrorCode::QueueOverflow);
+                            self.closed_by_daemon(c, overflow);
+                        }
+                    }
+                    Output::Transmit { to, bytes } => {
+                        let from = self.net.nodes[d].addr;
+                        for dest in to {
+                            self.send_datagram(from, dest, bytes.clone());
                         }
                     }
                 }
-                Output::Close { .. } => {}
-                Output::Transmit { to, bytes } => {
-                    let from = self.net.nodes[d].addr;
-                    for dest in to {
-                        self.send_datagram(from, dest, bytes.clone());
-                    }
-                }
+            }
+            if overflowed.is_empty() {
+                return;
+            }
+            for id in overflowed {
+                self.overflow(d, id);
             }
         }
     }
