@@ -163,13 +163,7 @@ mod tests {
     #[test]
     fn the_coordinator_proposes_the_survivors_commits_their_cut_and_installs() {
         let lost = lost_d2();
-        let from_d0: Vec<(usize, Control)> = lost
-            .rig
-            .controls_since(lost.datagrams)
-            .into_iter()
-            .filter(|(from, ..)| *from == 0)
-            .map(|(_, to, c)| (to, c))
-            .collect();
+        let from_d0 = lost.controls_from(0);
         let a = attempt(ATTEMPT_ROUND);
         let survivors = vec![id(0), id(1)];
         // The cut is what d1 reported holding (one item of d0's stream, the join and the

@@ -225,13 +225,7 @@ mod tests {
     #[test]
     fn a_member_states_what_it_holds_and_readies_with_its_local_members() {
         let lost = lost_d2();
-        let from_d1: Vec<(usize, Control)> = lost
-            .rig
-            .controls_since(lost.datagrams)
-            .into_iter()
-            .filter(|(from, ..)| *from == 1)
-            .map(|(_, to, c)| (to, c))
-            .collect();
+        let from_d1 = lost.controls_from(1);
         let attempt = Attempt {
             round: ATTEMPT_ROUND,
             coordinator: rig_addr(0),

@@ -79,6 +79,19 @@ pub(crate) struct Lost {
     pub(crate) responses: usize,
 }
 
+impl Lost {
+    /// The membership messages daemon `d` sent since d2 died, each with the index of the daemon
+    /// it went to.
+    pub(crate) fn controls_from(&self, d: usize) -> Vec<(usize, Control)> {
+        self.rig
+            .controls_since(self.datagrams)
+            .into_iter()
+            .filter(|(from, ..)| *from == d)
+            .map(|(_, to, c)| (to, c))
+            .collect()
+    }
+}
+
 /// A datagram from the daemon with index `sender` in view `view` of a rig, carrying `control`.
 pub(crate) fn control_from(sender: u16, view: u64, control: &Control) -> Bytes {
     let header = Header {
