@@ -1,3 +1,6 @@
+//! Tests of the orderer, driven through two `Cluster`s that hand each other their data directly:
+//! FIFO, causal, agreed and safe order, and the flush at a view change.
+
 use super::*;
 use crate::core::cluster::Cluster;
 use crate::core::packet::Chunk;

@@ -1,3 +1,6 @@
+//! Tests of the datagram layout: round trips, what the builder refuses, foreign versions, and
+//! property tests of the decoder over arbitrary and truncated bytes.
+
 use super::*;
 use gcs::{Order, Reason};
 use proptest::prelude::*;

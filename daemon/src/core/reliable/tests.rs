@@ -1,3 +1,6 @@
+//! Tests of the reliable streams: sequencing and duplicates, fragmentation and reassembly, gaps
+//! and retransmission, stability and garbage collection, and the bounds on what a peer can store.
+
 use super::*;
 use gcs::Order;
 
