@@ -43,6 +43,8 @@ pub struct LimitsConfig {
     pub hello_timeout_ms: u64,
     /// Largest membership message between daemons, in bytes (`max_membership_message`).
     pub max_membership_message: usize,
+    /// How far beyond this daemon's view-change round a peer's may be (`max_round_step`).
+    pub max_round_step: u64,
 }
 
 impl Default for LimitsConfig {
@@ -55,6 +57,7 @@ impl Default for LimitsConfig {
             max_client_queue_bytes: 32 * 1024 * 1024,
             hello_timeout_ms: 5000,
             max_membership_message: 64 * 1024 * 1024,
+            max_round_step: 1_000_000,
         }
     }
 }
@@ -315,6 +318,7 @@ impl Config {
             max_groups_per_client: self.limits.max_groups_per_client,
             max_clients: self.limits.max_clients,
             max_membership_message: self.limits.max_membership_message,
+            max_round_step: self.limits.max_round_step,
             cluster: self.cluster.clone(),
             listen: self.listen,
             peers: self.peers.clone(),
@@ -359,6 +363,14 @@ fn validate_limits(l: &LimitsConfig) -> Result<(), ConfigError> {
         return Err(invalid(
             "limits.max_membership_message",
             "must be between 65536 and 1073741824 bytes",
+        ));
+    }
+    // Rounds must be able to catch up with a peer that ran many attempts apart, and must never
+    // be pushed near the end of their range.
+    if l.max_round_step < 1_000 || l.max_round_step > 1 << 32 {
+        return Err(invalid(
+            "limits.max_round_step",
+            "must be between 1000 and 4294967296",
         ));
     }
     if l.max_clients == 0 || l.max_clients > 1_000_000 {
@@ -536,6 +548,7 @@ mod tests {
         assert!(
             err("[limits]\nmax_membership_message = 10").contains("limits.max_membership_message")
         );
+        assert!(err("[limits]\nmax_round_step = 5").contains("limits.max_round_step"));
         assert!(err("[limits]\nmax_clients = \"x\"").contains("max_clients"));
         assert!(err("listen = \"nope\"").contains("listen"));
         assert!(err("socket_mode = \"999\"").contains("socket_mode"));

@@ -162,3 +162,54 @@ fn a_peer_cannot_join_or_leave_for_this_daemons_clients() {
     assert_eq!(s.groups.len(), 1, "the honest join was not applied");
     assert_eq!(s.groups[0].members, 1);
 }
+
+#[test]
+fn forged_acknowledgements_cannot_push_a_daemons_clock_out_of_its_peers_reach() {
+    let mut p = common::pair();
+    let r = p.client(1, "receiver");
+    p.request(
+        1,
+        r,
+        Request::Join {
+            id: RequestId(1),
+            group: "g".into(),
+        },
+    );
+    p.settle();
+    // Each acknowledgement is just within reach of the clock the one before raised, if a
+    // daemon's reach follows its own clock.
+    for k in 1..=3u64 {
+        let forged = from_peer(
+            &[Chunk::Ack(Ack {
+                clock: k * ((1 << 40) - 2),
+                last_seq: 0,
+                epoch: 0,
+                frontier: 0,
+                received: vec![0, 0],
+            })],
+            1472,
+        );
+        p.datagram(0, addr(1), forged);
+    }
+    send_some(&mut p, 3);
+    p.run_for(std::time::Duration::from_secs(5));
+    assert_eq!(
+        p.payloads(1).len(),
+        3,
+        "the other daemon stopped taking what this one sends"
+    );
+}
+
+#[test]
+fn a_peer_cannot_join_or_leave_for_a_third_daemons_clients() {
+    let mut p = common::pair();
+    // d1 claims a join for a client of d7, a daemon that is not even configured.
+    p.datagram(0, addr(1), join_from_peer("someone#d7", 1));
+    p.drain(0);
+    let s = p.core(0).status(p.now());
+    assert!(
+        s.groups.is_empty(),
+        "the forged join was applied: {:?}",
+        s.groups
+    );
+}

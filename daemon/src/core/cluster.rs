@@ -35,12 +35,12 @@ const RETRANSMIT_BUDGET: usize = 256 * 1024;
 
 /// No timestamp above this is accepted, whatever the local clock: a daemon's own stamps must
 /// always have room to grow.
-const CLOCK_CEILING: u64 = u64::MAX / 2;
+pub(super) const CLOCK_CEILING: u64 = u64::MAX / 2;
 
-/// How far ahead of this daemon's clock a peer's timestamp may be. Clocks move by one per item,
-/// so an honest peer is never near this; a larger value is a bug or a lie that could exhaust the
-/// clock.
-const MAX_CLOCK_JUMP: u64 = 1 << 40;
+/// The slack beyond where honest clocks can be (see `Core::clock_reach`). Clocks move by one per
+/// item, so an honest peer is never near it; a timestamp beyond is a bug or a lie that could
+/// exhaust the clock or put a daemon out of its peers' reach.
+pub(super) const MAX_CLOCK_JUMP: u64 = 1 << 40;
 
 /// What the stream chunks of one datagram did.
 #[derive(Debug, Default)]
@@ -72,16 +72,17 @@ impl Cluster {
         }
     }
 
-    /// True if a chunk of a peer carries a timestamp no honest peer can have reached.
-    pub(super) fn is_absurd(&self, chunk: &Chunk) -> bool {
-        let limit = self
-            .orderer
-            .clock()
-            .saturating_add(MAX_CLOCK_JUMP)
-            .min(CLOCK_CEILING);
+    /// True if a datagram with `header` from `from` belongs to this view: its sender is the
+    /// member at that address, in this view.
+    pub(super) fn is_current(&self, from: std::net::SocketAddr, header: &Header) -> bool {
+        self.view.index_of(from) == Some(header.sender) && header.view == self.view.view.view_id
+    }
+
+    /// True if a chunk of a peer carries a timestamp beyond `reach` (see `Core::clock_reach`).
+    pub(super) fn is_absurd(chunk: &Chunk, reach: u64) -> bool {
         match chunk {
-            Chunk::Data(d) => d.ts > limit,
-            Chunk::Ack(a) => a.clock > limit,
+            Chunk::Data(d) => d.ts > reach,
+            Chunk::Ack(a) => a.clock > reach,
             _ => false,
         }
     }

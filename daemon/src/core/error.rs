@@ -6,7 +6,7 @@
 //! fault ([`Culprit`]). A refusal is counted (`datagrams_dropped`) and logged, never fatal; this
 //! module only describes, it never decides what to drop.
 
-use super::membership::{ControlError, HelloRejected};
+use super::membership::{ControlError, HelloRejected, Invalid};
 use super::packet::DecodeError;
 use std::fmt;
 
@@ -70,10 +70,17 @@ pub enum Refused {
     Control(#[from] ControlError),
     /// A data chunk or acknowledgement with a timestamp no honest daemon can have reached.
     ///
-    /// State: the datagram counted as a sign of life and its hellos and membership messages were
-    /// taken; none of its data or acknowledgements was. Culprit: the sender (a bug or a lie).
+    /// State: from a member of the view, nothing of the datagram was taken, not even as a sign of
+    /// life, and the sender is suspected (a view change removes it); from a daemon that just
+    /// joined the view in this datagram, its hellos and membership messages were taken. Culprit:
+    /// the sender (a bug or a lie).
     #[error("a timestamp far beyond any clock in the cluster")]
     ClockJump,
+    /// A membership message that no honest daemon sends (see [`Invalid`]).
+    ///
+    /// State: as for a hello; the message itself changed nothing. Culprit: the sender.
+    #[error(transparent)]
+    Membership(#[from] Invalid),
 }
 
 impl Refused {
@@ -81,7 +88,10 @@ impl Refused {
     pub fn touched_state(&self) -> bool {
         match self {
             Refused::Undecodable(_) | Refused::OtherCluster { .. } | Refused::Stranger => false,
-            Refused::Hello(_) | Refused::Control(_) | Refused::ClockJump => true,
+            Refused::Hello(_)
+            | Refused::Control(_)
+            | Refused::ClockJump
+            | Refused::Membership(_) => true,
         }
     }
 
@@ -91,7 +101,9 @@ impl Refused {
             Refused::Undecodable(DecodeError::Version(_))
             | Refused::OtherCluster { .. }
             | Refused::Stranger => Culprit::Configuration,
-            Refused::Undecodable(_) | Refused::ClockJump => Culprit::Sender,
+            Refused::Undecodable(_) | Refused::ClockJump | Refused::Membership(_) => {
+                Culprit::Sender
+            }
             Refused::Hello(h) => h.culprit(),
             Refused::Control(c) => c.culprit(),
         }
@@ -149,6 +161,15 @@ mod tests {
                 Culprit::Configuration,
             ),
             (Refused::ClockJump, true, Culprit::Sender),
+            (
+                Refused::Membership(Invalid::RoundOutOfReach {
+                    round: 9,
+                    ours: 1,
+                    step: 2,
+                }),
+                true,
+                Culprit::Sender,
+            ),
         ];
         for (refused, touched, culprit) in cases {
             assert_eq!(refused.touched_state(), touched, "{refused}");

@@ -6,7 +6,7 @@
 //! NACKs to the cluster's streams and orderer. It never builds a datagram.
 
 use super::packet::{self, Chunk};
-use super::{Core, Refused};
+use super::{Cluster, Core, Refused};
 use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -41,6 +41,22 @@ impl Core {
         }
         if !self.membership.is_peer(from) {
             return self.drop_datagram(from, Refused::Stranger);
+        }
+        // Timestamps no honest daemon can have reached: nothing of the datagram is taken, not even
+        // as a sign of life, and its sender is suspected, so a daemon that lies about time (or
+        // is lied about) is removed by a view change instead of silently stalling the view.
+        let in_view = self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.is_current(from, &header));
+        if in_view {
+            let reach = self.clock_reach();
+            if chunks.iter().any(|chunk| Cluster::is_absurd(chunk, reach)) {
+                if self.membership.suspect(from) {
+                    tracing::warn!(peer = %from, "suspecting a daemon: it sent timestamps beyond any daemon's reach");
+                }
+                return self.drop_datagram(from, Refused::ClockJump);
+            }
         }
         if self.membership.heard(from, self.now) {
             tracing::info!(peer = %from, "heard from a suspected daemon again");
@@ -77,12 +93,11 @@ impl Core {
         if rest.is_empty() {
             return;
         }
-        let current = match &self.cluster {
-            None => false,
-            Some(c) => {
-                c.view.index_of(from) == Some(header.sender) && header.view == c.view.view.view_id
-            }
-        };
+        // Asked again: a membership message in this datagram may have installed a view.
+        let current = self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.is_current(from, &header));
         if !current {
             // Normal around a view change: the sender has installed a view this daemon has not
             // (yet), or is still in one this daemon has left. Whatever matters is sent again.
@@ -90,12 +105,15 @@ impl Core {
             tracing::debug!(%from, view = header.view, "dropped a datagram of another daemon view");
             return;
         }
+        if !in_view {
+            let reach = self.clock_reach();
+            if rest.iter().any(|chunk| Cluster::is_absurd(chunk, reach)) {
+                return self.drop_datagram(from, Refused::ClockJump);
+            }
+        }
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
-        if rest.iter().any(|chunk| c.is_absurd(chunk)) {
-            return self.drop_datagram(from, Refused::ClockJump);
-        }
         let intake = c.take_in(header.sender, rest);
         self.tx.ack_due |= intake.ack_due;
         self.counters.duplicates_dropped += intake.duplicates;

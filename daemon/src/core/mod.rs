@@ -57,8 +57,8 @@ pub use error::{Culprit, Refused};
 pub use groups::{Groups, MembershipError};
 pub use ids::{ClientId, ViewId};
 pub use membership::{
-    decode_control, Attempt, Control, ControlError, Cut, DaemonId, FlushState, FormedView,
-    HelloOutcome, HelloRejected, Install, Membership, ReadyState,
+    decode_control, encode_control, Attempt, Control, ControlError, Cut, DaemonId, FlushState,
+    FormedView, HelloOutcome, HelloRejected, Install, Membership, ReadyState,
 };
 pub use order::{Delivery, FlushPlan, Flushed, Orderer};
 pub use packet::max_chunk_body;
@@ -94,6 +94,9 @@ pub struct CoreConfig {
     pub max_clients: usize,
     /// Largest membership message (view change round) sent or accepted, in bytes.
     pub max_membership_message: usize,
+    /// How far beyond this daemon's view-change round a peer's round may be. Rounds grow by one
+    /// per attempt; a larger step is a bug or a lie that could exhaust them.
+    pub max_round_step: u64,
     /// The cluster's name; datagrams of other clusters are dropped.
     pub cluster: String,
     /// This daemon's UDP address, as its peers know it.
@@ -133,6 +136,7 @@ impl CoreConfig {
             max_groups_per_client: 1000,
             max_clients: 1000,
             max_membership_message: 64 * 1024 * 1024,
+            max_round_step: 1_000_000,
             cluster: "gcs".to_string(),
             listen: SocketAddr::from(([127, 0, 0, 1], 4804)),
             peers: Vec::new(),

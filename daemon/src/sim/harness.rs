@@ -278,6 +278,21 @@ pub fn rig_addr(i: usize) -> SocketAddr {
     SocketAddr::from(([127, 0, 40, i as u8 + 1], 4804))
 }
 
+/// A datagram from the daemon with index `sender` of a rig, in view `view`, carrying `control`:
+/// what a peer (or someone forging one) sends.
+pub fn control_datagram(sender: u16, view: u64, control: &Control) -> Bytes {
+    let header = packet::Header {
+        cluster: "gcs".into(),
+        sender,
+        view,
+    };
+    let mut b = packet::DatagramBuilder::new(&header, 65_000);
+    for chunk in crate::core::encode_control(control, 1_000_000, 60_000, 1 << 24) {
+        assert!(b.push(&chunk), "a test message does not fit one datagram");
+    }
+    b.finish()
+}
+
 /// The configuration of daemon `i` of `n` in a rig: named `d{i}`, every other daemon a peer,
 /// incarnation 1000 + i, the defaults otherwise.
 pub fn rig_config(i: usize, n: usize) -> CoreConfig {

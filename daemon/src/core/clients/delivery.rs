@@ -14,15 +14,15 @@ impl Core {
     /// Carries out one delivered item: a message to the local members of its groups, or a group
     /// operation that changes a view.
     pub(crate) fn apply(&mut self, delivery: Delivery) {
-        let mine = self
-            .cluster
-            .as_ref()
-            .is_some_and(|c| c.view.me == delivery.origin);
         if let Item::Join { member, .. } | Item::Leave { member, .. } = &delivery.item {
-            // Only this daemon speaks for its own clients: another daemon's operation on one of
-            // them is a bug or a lie, and would corrupt this daemon's sessions.
-            let local = crate::core::groups::daemon_of(member) == self.config.daemon_name;
-            if local != mine {
+            // Only a daemon speaks for its own clients: an operation on another daemon's client
+            // is a bug or a lie, and would corrupt that daemon's sessions or everyone's group
+            // table.
+            let origin = self
+                .cluster
+                .as_ref()
+                .and_then(|c| c.view.ids.get(delivery.origin as usize));
+            if origin.is_none_or(|o| crate::core::groups::daemon_of(member) != o.name) {
                 tracing::warn!(%member, "ignoring a group operation a daemon made for another's client");
                 return;
             }

@@ -250,7 +250,7 @@ pub fn decode(bytes: &[u8]) -> Result<Control, ControlError> {
 
 /// Splits `control` into chunks of at most `max_body` bytes each; nothing if it is larger than
 /// `max` bytes in all (`limits.max_membership_message`).
-pub(crate) fn encode(control: &Control, msg: u64, max_body: usize, max: usize) -> Vec<Chunk> {
+pub fn encode(control: &Control, msg: u64, max_body: usize, max: usize) -> Vec<Chunk> {
     let Ok(bytes) = rmp_serde::to_vec(control) else {
         return Vec::new();
     };

@@ -70,7 +70,7 @@ impl Core {
 
     pub(crate) fn on_ready(&mut self, from: SocketAddr, attempt: Attempt, ready: ReadyState) {
         if let Some((done, install)) = &self.view_change.last_install {
-            if *done == attempt {
+            if *done == attempt && install.members.contains(&ready.who) {
                 // It lost the install.
                 let (attempt, install) = (done.clone(), install.clone());
                 return self.send_control(from, Control::Install { attempt, install });

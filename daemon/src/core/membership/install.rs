@@ -228,7 +228,9 @@ impl Core {
         let mut orderer = Orderer::new(view.me, n);
         // New items are stamped beyond every id used while installing (`install.clock` bounds
         // what any member used; this daemon's own use is checked too).
-        orderer.set_clock(install.clock.max(last_used / k.max(1)));
+        let start = install.clock.max(last_used / k.max(1));
+        orderer.set_clock(start);
+        self.view_change.installed_clock = start;
         self.cluster = Some(Cluster {
             streams: Streams::new(
                 view.me,

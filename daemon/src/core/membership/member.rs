@@ -20,13 +20,11 @@ impl Core {
         attempt: Attempt,
         members: Vec<DaemonId>,
     ) {
-        if attempt.coordinator != from {
-            return;
-        }
+        // Checked before: it comes from its coordinator and its round is within reach.
         self.view_change.round = self.view_change.round.max(attempt.round);
         let me = self.my_id();
         if !members.contains(&me) {
-            return;
+            return; // an earlier life of this daemon: the coordinator will hear of this one
         }
         if let Some(j) = &self.view_change.joined {
             if attempt < *j {
@@ -86,15 +84,16 @@ impl Core {
 
     /// A member refused this daemon's proposal as older than an attempt it joined: if this
     /// daemon still runs that proposal, it proposes the same members again in a later round.
-    pub(crate) fn on_behind(&mut self, round: u64) {
-        self.view_change.round = self.view_change.round.max(round);
+    /// Only a member of that proposal makes it propose again. The round moves at most
+    /// `limits.max_round_step` per message (a peer far ahead is caught up with over a few
+    /// attempts), so no message can use the rounds up.
+    pub(crate) fn on_behind(&mut self, from: SocketAddr, round: u64) {
+        self.view_change.round = self.view_change.round.max(round.min(self.round_reach()));
         let Some(ch) = &self.view_change.change else {
             return;
         };
-        if ch.lead.is_none()
-            || ch.attempt.round > round
-            || ch.lead.as_ref().is_some_and(|l| l.cuts.is_some())
-        {
+        let running = ch.lead.as_ref().is_some_and(|l| l.cuts.is_none());
+        if !running || !ch.members.iter().any(|m| m.addr == from) || ch.attempt.round > round {
             return;
         }
         let members = ch.members.clone();
@@ -206,6 +205,13 @@ impl Core {
         };
         if ch.attempt != attempt {
             return;
+        }
+        if install.members != ch.members {
+            let why = super::Invalid::Members {
+                what: "an install",
+                why: "differ from the proposal's",
+            };
+            return self.drop_datagram(attempt.coordinator, why.into());
         }
         let Step::Ready(cut, _) = &ch.step else {
             return;

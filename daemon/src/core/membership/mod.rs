@@ -35,13 +35,16 @@ mod member;
 mod peers;
 #[cfg(test)]
 mod testkit;
+mod validate;
 
 pub use control::{
-    decode as decode_control, Attempt, Control, ControlError, Cut, FlushState, Install, ReadyState,
+    decode as decode_control, encode as encode_control, Attempt, Control, ControlError, Cut,
+    FlushState, Install, ReadyState,
 };
 pub(crate) use control::{encode, ControlIn};
 pub(crate) use install::Installing;
 pub use peers::{DaemonId, FormedView, HelloOutcome, HelloRejected, Membership};
+pub use validate::Invalid;
 
 use super::packet;
 use super::{Core, Time};
@@ -92,6 +95,9 @@ pub(crate) struct ViewChange {
     pub(crate) wish_since: Option<Time>,
     /// When the current view was installed (the core's start until one is).
     pub(crate) installed_at: Time,
+    /// Where the current view's clocks started: every honest clock in the view is near it, plus
+    /// at most one per item stamped since.
+    pub(crate) installed_clock: u64,
     /// While a view is being installed: the ids its group views take, and the groups that got a
     /// transitional view (their later operations in the old view are transitional too).
     pub(crate) installing: Option<Installing>,
@@ -156,13 +162,16 @@ impl Core {
 
     /// A complete control message from `from`.
     pub(crate) fn on_control(&mut self, from: SocketAddr, control: Control) {
+        if let Err(why) = self.validate_control(from, &control) {
+            return self.drop_datagram(from, why.into());
+        }
         match control {
             Control::Bye { incarnation } => {
                 tracing::info!(peer = %from, "a daemon said it is stopping");
                 self.membership.departed(from, incarnation);
             }
             Control::Propose { attempt, members } => self.on_propose(from, attempt, members),
-            Control::Behind { round } => self.on_behind(round),
+            Control::Behind { round } => self.on_behind(from, round),
             Control::State { attempt, state } => self.on_state(from, attempt, state),
             Control::Commit { attempt, cuts } => self.on_commit(attempt, cuts),
             Control::Ready { attempt, ready } => self.on_ready(from, attempt, ready),

@@ -1,8 +1,8 @@
 //! What the role tests share: a cluster of three in which a daemon dies, and membership
 //! messages made by hand.
 
-use crate::core::membership::{encode, Control, DaemonId};
-use crate::core::packet::{DatagramBuilder, Header};
+use crate::core::membership::{Control, DaemonId};
+pub(crate) use crate::sim::harness::control_datagram as control_from;
 use crate::sim::harness::{rig_addr, Rig};
 use bytes::Bytes;
 use gcs::wire::{Request, RequestId, WatchTarget};
@@ -90,18 +90,4 @@ impl Lost {
             .map(|(_, to, c)| (to, c))
             .collect()
     }
-}
-
-/// A datagram from the daemon with index `sender` in view `view` of a rig, carrying `control`.
-pub(crate) fn control_from(sender: u16, view: u64, control: &Control) -> Bytes {
-    let header = Header {
-        cluster: "gcs".into(),
-        sender,
-        view,
-    };
-    let mut b = DatagramBuilder::new(&header, 1472);
-    for chunk in encode(control, 1_000_000, 1000, 1 << 20) {
-        assert!(b.push(&chunk), "a test message does not fit");
-    }
-    b.finish()
 }
