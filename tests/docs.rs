@@ -83,6 +83,11 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
         "max_clients",
         "max_client_queue_bytes",
         "hello_timeout_ms",
+        "max_membership_message",
+        "max_round_step",
+        "key_file",
+        "next_key_file",
+        "insecure",
         "max_datagram",
         "send_window_bytes",
         "retransmit_ms",
@@ -105,9 +110,13 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("example.toml");
     let sock = dir.path().join("s.sock");
+    let key = dir.path().join("cluster.key");
+    gcsd::keyfile::generate(&key).unwrap();
     std::fs::write(
         &path,
-        example.replace("/run/gcs/gcsd.sock", sock.to_str().unwrap()),
+        example
+            .replace("/run/gcs/gcsd.sock", sock.to_str().unwrap())
+            .replace("/etc/gcsd/cluster.key", key.to_str().unwrap()),
     )
     .unwrap();
     let mut child = Command::new(bin("gcsd"))

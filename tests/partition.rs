@@ -150,6 +150,11 @@ async fn a_partition_splits_the_cluster_and_healing_merges_it() {
     }
     let net = Net::new(3);
     let addr = |i: usize| format!("{}:{PORT}", net.ip(i));
+    // Off loopback a daemon needs the cluster key: the cluster runs as it would between hosts.
+    let keys = tempfile::tempdir().expect("a temporary directory");
+    let key = keys.path().join("cluster.key");
+    gcsd::keyfile::generate(&key).expect("a cluster key");
+    let key = key.to_str().expect("a UTF-8 path").to_string();
     let daemons: Vec<TestDaemon> = (0..3)
         .map(|i| {
             let mut args = vec![
@@ -157,6 +162,8 @@ async fn a_partition_splits_the_cluster_and_healing_merges_it() {
                 format!("d{}", i + 1),
                 "--listen".into(),
                 addr(i),
+                "--key-file".into(),
+                key.clone(),
             ];
             for j in (0..3).filter(|j| *j != i) {
                 args.push("--peer".into());

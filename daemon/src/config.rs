@@ -62,6 +62,10 @@ impl Default for LimitsConfig {
     }
 }
 
+/// The smallest `protocol.max_datagram` with a cluster key: the seal's overhead plus room for
+/// the protocol's own smallest datagram.
+pub const MIN_SEALED_DATAGRAM: usize = 576 + crate::seal::OVERHEAD;
+
 /// The datagram size used between daemons on different hosts unless configured: an Ethernet
 /// frame's payload less the IP and UDP headers, so no datagram is fragmented.
 pub const ETHERNET_DATAGRAM: usize = 1472;
@@ -105,6 +109,20 @@ impl Default for ProtocolConfig {
     }
 }
 
+/// Authentication of daemon traffic; each has a key under `[auth]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The cluster key file (`key_file`): every datagram is sealed with it, and only datagrams
+    /// sealed with it (or the next key) are taken.
+    pub key_file: Option<PathBuf>,
+    /// A second key accepted but not sent with (`next_key_file`), for changing keys without
+    /// stopping the cluster.
+    pub next_key_file: Option<PathBuf>,
+    /// Run without a key although this daemon listens on a non-loopback address (`insecure`).
+    pub insecure: bool,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -126,6 +144,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Protocol settings (`[protocol]`).
     pub protocol: ProtocolConfig,
+    /// Authentication (`[auth]`).
+    pub auth: AuthConfig,
 }
 
 /// The file's shape: every key optional, unknown keys refused.
@@ -143,6 +163,8 @@ struct FileConfig {
     limits: LimitsConfig,
     #[serde(default)]
     protocol: ProtocolConfig,
+    #[serde(default)]
+    auth: AuthConfig,
 }
 
 /// Values given on the command line; each overrides the file.
@@ -162,6 +184,12 @@ pub struct Overrides {
     pub peers: Vec<String>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// `--key-file`.
+    pub key_file: Option<PathBuf>,
+    /// `--next-key-file`.
+    pub next_key_file: Option<PathBuf>,
+    /// `--insecure`.
+    pub insecure: bool,
 }
 
 /// A configuration that cannot be used.
@@ -294,7 +322,52 @@ impl Config {
                 ETHERNET_DATAGRAM
             });
         }
-        validate_protocol(&protocol, cluster.len(), peers.len() + 1)?;
+        let auth = AuthConfig {
+            key_file: o.key_file.or(file.auth.key_file),
+            next_key_file: o.next_key_file.or(file.auth.next_key_file),
+            insecure: o.insecure || file.auth.insecure,
+        };
+        if auth.key_file.is_none() && auth.next_key_file.is_some() {
+            return Err(invalid(
+                "auth.next_key_file",
+                "a next key needs a key to send with: set auth.key_file (or --key-file) too",
+            ));
+        }
+        // Off loopback, anyone who can send this daemon a datagram could take part: a key is
+        // required unless running without one is asked for in so many words.
+        if auth.key_file.is_none() && !auth.insecure && !listen.ip().is_loopback() {
+            return Err(invalid(
+                "auth.key_file",
+                format!(
+                    "this daemon listens on {listen}, which is not a loopback address, and has no \
+                     cluster key: create one with `gcsd keygen`, copy it to every daemon and set \
+                     auth.key_file (or --key-file); or run unauthenticated with --insecure \
+                     (auth.insecure = true)"
+                ),
+            ));
+        }
+        if auth.key_file.is_some() {
+            let datagram = protocol.max_datagram.unwrap_or(ETHERNET_DATAGRAM);
+            if datagram < MIN_SEALED_DATAGRAM {
+                return Err(invalid(
+                    "protocol.max_datagram",
+                    format!("with a cluster key it must be at least {MIN_SEALED_DATAGRAM} bytes"),
+                ));
+            }
+        }
+        // What the protocol itself may fill: the seal's part is not its to use.
+        let inner = ProtocolConfig {
+            max_datagram: Some(
+                protocol.max_datagram.unwrap_or(ETHERNET_DATAGRAM)
+                    - if auth.key_file.is_some() {
+                        crate::seal::OVERHEAD
+                    } else {
+                        0
+                    },
+            ),
+            ..protocol.clone()
+        };
+        validate_protocol(&inner, cluster.len(), peers.len() + 1)?;
         Ok(Config {
             name,
             cluster,
@@ -305,6 +378,7 @@ impl Config {
             log_level,
             limits,
             protocol,
+            auth,
         })
     }
 
@@ -322,7 +396,16 @@ impl Config {
             cluster: self.cluster.clone(),
             listen: self.listen,
             peers: self.peers.clone(),
-            max_datagram: self.protocol.max_datagram.unwrap_or(ETHERNET_DATAGRAM),
+            // With a key, every datagram grows by the seal's header and tag on the way out.
+            max_datagram: self
+                .protocol
+                .max_datagram
+                .unwrap_or(ETHERNET_DATAGRAM)
+                .saturating_sub(if self.auth.key_file.is_some() {
+                    crate::seal::OVERHEAD
+                } else {
+                    0
+                }),
             send_window: self.protocol.send_window_bytes,
             heartbeat: Duration::from_millis(self.protocol.heartbeat_ms),
             retransmit: Duration::from_millis(self.protocol.retransmit_ms),
@@ -508,8 +591,22 @@ mod tests {
         assert!(c.peers.is_empty());
         assert_eq!(c.limits, LimitsConfig::default());
         assert_eq!(c.protocol.max_datagram, Some(LOOPBACK_DATAGRAM));
-        let lan = Config::from_toml("listen = \"10.1.2.3:4804\"").unwrap();
+        let lan = Config::from_toml("listen = \"10.1.2.3:4804\"\n[auth]\ninsecure = true").unwrap();
         assert_eq!(lan.protocol.max_datagram, Some(ETHERNET_DATAGRAM));
+        // Off loopback, a key (or insecure) is required; with a key the core's datagrams leave
+        // room for the seal.
+        assert!(err("listen = \"10.1.2.3:4804\"").contains("auth.key_file"));
+        let keyed =
+            Config::from_toml("listen = \"10.1.2.3:4804\"\n[auth]\nkey_file = \"/k\"").unwrap();
+        assert_eq!(
+            keyed.core_config().max_datagram,
+            ETHERNET_DATAGRAM - crate::seal::OVERHEAD
+        );
+        assert!(err("[auth]\nnext_key_file = \"/k\"").contains("auth.next_key_file"));
+        assert!(
+            err("[auth]\nkey_file = \"/k\"\n[protocol]\nmax_datagram = 600")
+                .contains("protocol.max_datagram")
+        );
         let set = Config::from_toml("[protocol]\nmax_datagram = 9000").unwrap();
         assert_eq!(set.protocol.max_datagram, Some(9000));
         assert!(err("[protocol]\nmax_datagram = 100").contains("protocol.max_datagram"));

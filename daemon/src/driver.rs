@@ -8,8 +8,10 @@
 use crate::config::Config;
 use crate::core::{ClientId, Core, Departure, Output, Time};
 use crate::ipc::{self, SessionHandle, SessionInput, SessionLimits, SocketFile};
+use crate::keyfile::{self, KeyFileError};
 use crate::net;
-use bytes::BytesMut;
+use crate::seal::Seal;
+use bytes::{Bytes, BytesMut};
 use gcs::wire::{self, ErrorCode, ErrorInfo, Response};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -47,6 +49,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// A key file could not be used.
+    #[error("cluster key: {0}")]
+    Key(#[from] KeyFileError),
 }
 
 /// A daemon whose sockets are bound, ready to run.
@@ -55,13 +60,73 @@ pub struct Daemon {
     config: Config,
     listener: UnixListener,
     socket_file: SocketFile,
+    peers: Peers,
+}
+
+/// The UDP socket, and the seal of this daemon's life if it has a cluster key: datagrams are
+/// sealed on the way out and opened on the way in, before the core sees anything of them.
+struct Peers {
     udp: UdpSocket,
+    seal: Option<Seal>,
+}
+
+impl std::fmt::Debug for Peers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peers")
+            .field("udp", &self.udp)
+            .field("seal", &self.seal)
+            .finish()
+    }
+}
+
+impl Peers {
+    /// Hands the core a datagram from `from`, opened first if there is a key.
+    fn take_in(&mut self, core: &mut Core, now: Time, from: SocketAddr, bytes: Bytes) {
+        match &mut self.seal {
+            None => core.handle_datagram(now, from, bytes),
+            Some(seal) => match seal.open(from, &bytes) {
+                Ok(inner) => core.handle_datagram(now, from, inner),
+                Err(why) => core.handle_unauthenticated(from, &why),
+            },
+        }
+    }
+
+    /// Sends `bytes` to every address of `to`, sealed once if there is a key.
+    async fn send(&mut self, bytes: &Bytes, to: &[SocketAddr]) {
+        let bytes = match &mut self.seal {
+            Some(seal) => seal.seal(bytes),
+            None => bytes.clone(),
+        };
+        for addr in to {
+            transmit(&self.udp, &bytes, *addr).await;
+        }
+    }
 }
 
 impl Daemon {
     /// Claims the Unix socket and the UDP address. Must run inside a tokio runtime.
     pub fn bind(config: Config) -> Result<Daemon, StartError> {
         let (listener, socket_file) = ipc::socket_file::bind(&config.socket, config.socket_mode)?;
+        let seal = match &config.auth.key_file {
+            None => None,
+            Some(path) => {
+                let key = keyfile::read(path)?;
+                let next = config
+                    .auth
+                    .next_key_file
+                    .as_deref()
+                    .map(keyfile::read)
+                    .transpose()?;
+                let life = keyfile::random_life()?;
+                Some(Seal::new(
+                    key,
+                    next,
+                    life,
+                    config.listen,
+                    config.peers.iter().copied(),
+                ))
+            }
+        };
         let udp = net::bind(config.listen).map_err(|source| StartError::Udp {
             addr: config.listen,
             source,
@@ -70,7 +135,7 @@ impl Daemon {
             config,
             listener,
             socket_file,
-            udp,
+            peers: Peers { udp, seal },
         })
     }
 
@@ -81,7 +146,7 @@ impl Daemon {
 
     /// The UDP address actually bound (useful when the configured port was 0).
     pub fn udp_addr(&self) -> std::io::Result<SocketAddr> {
-        self.udp.local_addr()
+        self.peers.udp.local_addr()
     }
 
     /// Serves until `shutdown` completes, then tells every client, waits briefly for their queues
@@ -91,8 +156,11 @@ impl Daemon {
             config,
             listener,
             socket_file,
-            udp,
+            mut peers,
         } = self;
+        if peers.seal.is_none() && config.auth.insecure {
+            tracing::warn!(listen = %config.listen, "running without a cluster key (--insecure): anyone who can send this daemon a datagram can take part in the cluster");
+        }
         let clock = Clock::new();
         let mut core_config = config.core_config();
         core_config.incarnation = incarnation();
@@ -111,7 +179,8 @@ impl Daemon {
         tracing::info!(
             name = %config.name,
             socket = %config.socket.display(),
-            udp = %udp.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            udp = %peers.udp.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            authenticated = peers.seal.is_some(),
             peers = ?config.peers,
             "gcsd ready"
         );
@@ -136,17 +205,17 @@ impl Daemon {
                 biased;
                 _ = &mut shutdown => break,
                 // Daemon traffic first: acknowledgements and heartbeats never wait behind clients.
-                received = udp.recv_buf_from(&mut buf) => {
+                received = peers.udp.recv_buf_from(&mut buf) => {
                     if let Ok((_, from)) = received {
-                        core.handle_datagram(clock.now(), from, buf.split().freeze());
+                        peers.take_in(&mut core, clock.now(), from, buf.split().freeze());
                     }
                     // Take in what else has arrived before answering, so acknowledgements batch.
                     for _ in 0..BATCH {
                         if buf.capacity() < net::MAX_DATAGRAM {
                             buf.reserve(RECV_BUFFER);
                         }
-                        match udp.try_recv_buf_from(&mut buf) {
-                            Ok((_, from)) => core.handle_datagram(clock.now(), from, buf.split().freeze()),
+                        match peers.udp.try_recv_buf_from(&mut buf) {
+                            Ok((_, from)) => peers.take_in(&mut core, clock.now(), from, buf.split().freeze()),
                             Err(_) => break,
                         }
                     }
@@ -184,11 +253,11 @@ impl Daemon {
                     core.handle_timeout(clock.now());
                 }
             }
-            state.drain(&mut core, &clock, &udp).await;
+            state.drain(&mut core, &clock, &mut peers).await;
         }
         tracing::info!("shutting down: telling clients");
         core.handle_shutdown(clock.now());
-        state.drain(&mut core, &clock, &udp).await;
+        state.drain(&mut core, &clock, &mut peers).await;
         drop(listener);
         drop(socket_file);
         tasks.close();
@@ -230,7 +299,7 @@ impl Dispatch {
     }
 
     /// Carries out every output of the core, feeding queue overflows back to it until it is quiet.
-    async fn drain(&mut self, core: &mut Core, clock: &Clock, udp: &UdpSocket) {
+    async fn drain(&mut self, core: &mut Core, clock: &Clock, peers: &mut Peers) {
         loop {
             let mut overflowed = Vec::new();
             while let Some(out) = core.poll_output() {
@@ -254,11 +323,7 @@ impl Dispatch {
                             s.cancel.cancel();
                         }
                     }
-                    Output::Transmit { to, bytes } => {
-                        for addr in to {
-                            transmit(udp, &bytes, addr).await;
-                        }
-                    }
+                    Output::Transmit { to, bytes } => peers.send(&bytes, &to).await,
                 }
             }
             if overflowed.is_empty() {

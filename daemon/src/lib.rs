@@ -9,6 +9,8 @@
 //!   delivery, limits). No sockets, clocks or randomness.
 //! - [`ipc`]: the Unix socket, client connections and their bounded queues.
 //! - [`net`]: the UDP socket for daemon-to-daemon traffic.
+//! - [`seal`]: authenticated encryption of every datagram with the cluster key.
+//! - [`keyfile`]: reading and writing cluster key files (`gcsd keygen`).
 //! - [`driver`]: the tokio task that feeds the core and carries out its outputs.
 //! - [`config`]: the TOML file and flags.
 //! - [`sim`]: the deterministic simulator: many cores on a simulated network and clock.
@@ -21,7 +23,9 @@ pub mod config;
 pub mod core;
 pub mod driver;
 pub mod ipc;
+pub mod keyfile;
 pub mod net;
+pub mod seal;
 pub mod sim;
 
 pub use config::{Config, ConfigError, Overrides};

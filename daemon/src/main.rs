@@ -40,7 +40,33 @@ struct Args {
     /// Log filter, e.g. info, debug, gcsd=trace [default: $RUST_LOG, else the config, else info].
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
+    /// The cluster key file (see `gcsd keygen`); every datagram is sealed with it.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// A second key accepted but not sent with, for changing keys without stopping the cluster.
+    #[arg(long, value_name = "FILE")]
+    next_key_file: Option<PathBuf>,
+    /// Run without a cluster key although --listen is not a loopback address: anyone who can
+    /// send this daemon a datagram can take part.
+    #[arg(long)]
+    insecure: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Writes a new random cluster key to FILE (readable by its owner only; an existing file is
+    /// never overwritten) and exits. Copy the file to every daemon of the cluster.
+    Keygen {
+        /// Where to write the key.
+        #[arg(value_name = "FILE", default_value = DEFAULT_KEY_FILE)]
+        file: PathBuf,
+    },
+}
+
+/// Where `gcsd keygen` writes the key unless told otherwise.
+const DEFAULT_KEY_FILE: &str = "/etc/gcsd/cluster.key";
 
 /// Exit status for a configuration that cannot be used.
 const EXIT_CONFIG: u8 = 2;
@@ -49,6 +75,9 @@ const EXIT_START: u8 = 1;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Keygen { file }) = &args.command {
+        return keygen(file);
+    }
     let overrides = Overrides {
         name: args.name,
         cluster: args.cluster,
@@ -57,6 +86,9 @@ fn main() -> ExitCode {
         listen: args.listen,
         peers: args.peers,
         log_level: args.log_level.clone(),
+        key_file: args.key_file,
+        next_key_file: args.next_key_file,
+        insecure: args.insecure,
     };
     let config = match Config::load(args.config.as_deref(), overrides) {
         Ok(c) => c,
@@ -73,6 +105,26 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gcsd: {e:#}");
+            ExitCode::from(EXIT_START)
+        }
+    }
+}
+
+/// `gcsd keygen FILE`: a new key, its directory made if missing.
+fn keygen(file: &std::path::Path) -> ExitCode {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("gcsd: cannot create {}: {e}", dir.display());
+            return ExitCode::from(EXIT_START);
+        }
+    }
+    match gcsd::keyfile::generate(file) {
+        Ok(_) => {
+            println!("{}", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gcsd: {e}");
             ExitCode::from(EXIT_START)
         }
     }

@@ -296,6 +296,9 @@ pub struct Counters {
     /// Datagrams dropped: malformed, foreign, of another cluster or version, from an unknown
     /// daemon, or arriving before the view formed.
     pub datagrams_dropped: u64,
+    /// Datagrams dropped before anything looked at them because they were not sealed with the
+    /// cluster key, failed authentication, or were replays (only on a daemon with a key).
+    pub datagrams_unauthenticated: u64,
     /// Chunks received twice (retransmissions that crossed, duplicated datagrams) and dropped.
     pub duplicates_dropped: u64,
     /// Requests for missing chunks sent to other daemons.

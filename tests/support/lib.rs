@@ -232,6 +232,16 @@ pub struct TestCluster {
 impl TestCluster {
     /// Starts `n` daemons with `config` and waits until every one has formed the view.
     pub async fn start(n: usize, config: &str) -> TestCluster {
+        let cluster = Self::spawn_each(&vec![config.to_string(); n]);
+        let all: Vec<usize> = (0..n).collect();
+        cluster.wait_for_view(&all).await;
+        cluster
+    }
+
+    /// Starts one daemon per entry of `configs`, each with its own configuration text, all
+    /// peers of each other, and waits only until their sockets are open.
+    pub fn spawn_each(configs: &[String]) -> TestCluster {
+        let n = configs.len();
         // A port that is free on 127.0.0.1 now, and a /24 of loopback addresses chosen from it,
         // keep concurrently running tests apart.
         let port = std::net::UdpSocket::bind("127.0.0.1:0")
@@ -254,7 +264,8 @@ impl TestCluster {
             .collect();
         let daemons: Vec<TestDaemon> = args
             .iter()
-            .map(|a| {
+            .zip(configs)
+            .map(|(a, config)| {
                 let a: Vec<&str> = a.iter().map(String::as_str).collect();
                 TestDaemon::spawn(config, &a)
             })
@@ -265,14 +276,12 @@ impl TestCluster {
         let mut cluster = TestCluster {
             daemons,
             addrs,
-            config: config.to_string(),
+            config: configs.first().cloned().unwrap_or_default(),
             args,
         };
         for d in &mut cluster.daemons {
             d.wait_ready();
         }
-        let all: Vec<usize> = (0..n).collect();
-        cluster.wait_for_view(&all).await;
         cluster
     }
 

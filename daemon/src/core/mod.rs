@@ -330,6 +330,18 @@ impl Core {
         self.service();
     }
 
+    /// A datagram from `from` that the driver could not open with the cluster key, for `why`: it
+    /// is counted and logged (once per address as a warning), and changes nothing else, not even
+    /// whether `from` counts as alive.
+    pub fn handle_unauthenticated(&mut self, from: SocketAddr, why: &dyn std::fmt::Display) {
+        self.counters.datagrams_unauthenticated += 1;
+        if self.warned.first(from) {
+            tracing::warn!(%from, "ignoring a datagram that is not authentic (further ones from there are logged at debug level): {why}");
+        } else {
+            tracing::debug!(%from, "dropped a datagram that is not authentic: {why}");
+        }
+    }
+
     /// A datagram from `from`.
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: Bytes) {
         self.advance(now);
