@@ -88,6 +88,8 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
         "key_file",
         "next_key_file",
         "insecure",
+        "allow_uids",
+        "allow_gids",
         "max_datagram",
         "send_window_bytes",
         "retransmit_ms",

@@ -146,6 +146,8 @@ pub struct Config {
     pub protocol: ProtocolConfig,
     /// Authentication (`[auth]`).
     pub auth: AuthConfig,
+    /// Local access control (`[access]`).
+    pub access: crate::ipc::AccessConfig,
 }
 
 /// The file's shape: every key optional, unknown keys refused.
@@ -165,6 +167,8 @@ struct FileConfig {
     protocol: ProtocolConfig,
     #[serde(default)]
     auth: AuthConfig,
+    #[serde(default)]
+    access: crate::ipc::AccessConfig,
 }
 
 /// Values given on the command line; each overrides the file.
@@ -368,6 +372,9 @@ impl Config {
             ..protocol.clone()
         };
         validate_protocol(&inner, cluster.len(), peers.len() + 1)?;
+        file.access
+            .validate()
+            .map_err(|m| invalid("access.group", m))?;
         Ok(Config {
             name,
             cluster,
@@ -379,6 +386,7 @@ impl Config {
             limits,
             protocol,
             auth,
+            access: file.access,
         })
     }
 
@@ -646,6 +654,12 @@ mod tests {
             err("[limits]\nmax_membership_message = 10").contains("limits.max_membership_message")
         );
         assert!(err("[limits]\nmax_round_step = 5").contains("limits.max_round_step"));
+        assert!(err("[[access.group]]\npattern = \"\"").contains("access.group"));
+        assert!(err("[[access.group]]\npattern = \"a\"\nallow = [\"fly\"]").contains("fly"));
+        let rules =
+            Config::from_toml("[[access.group]]\npattern = \"a*\"\nuids = [5]\nallow = [\"join\"]")
+                .unwrap();
+        assert_eq!(rules.access.group.len(), 1);
         assert!(err("[limits]\nmax_clients = \"x\"").contains("max_clients"));
         assert!(err("listen = \"nope\"").contains("listen"));
         assert!(err("socket_mode = \"999\"").contains("socket_mode"));

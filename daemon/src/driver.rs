@@ -7,7 +7,9 @@
 
 use crate::config::Config;
 use crate::core::{ClientId, Core, Departure, Output, Time};
-use crate::ipc::{self, SessionHandle, SessionInput, SessionLimits, SocketFile};
+use crate::ipc::{
+    self, AccessConfig, Peer, SessionHandle, SessionInput, SessionLimits, SocketFile,
+};
 use crate::keyfile::{self, KeyFileError};
 use crate::net;
 use crate::seal::Seal;
@@ -174,7 +176,10 @@ impl Daemon {
         };
         let mut state = Dispatch {
             sessions: BTreeMap::new(),
+            access: config.access.clone(),
         };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let daemon_uid = unsafe { libc::geteuid() };
         let mut buf = BytesMut::with_capacity(RECV_BUFFER);
         tracing::info!(
             name = %config.name,
@@ -235,11 +240,27 @@ impl Daemon {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         if state.sessions.len() >= config.limits.max_clients + PENDING_CONNECTION_SLACK {
-                            refuse_at_once(&stream, config.limits.max_clients);
+                            refuse_at_once(&stream, ErrorInfo::new(
+                                ErrorCode::TooManyClients,
+                                format!("gcsd already serves {} clients (limits.max_clients)", config.limits.max_clients),
+                            ));
+                            continue;
+                        }
+                        // Who is at the other end, as the kernel says; unknown is nobody allowed.
+                        let peer = match stream.peer_cred() {
+                            Ok(c) => Peer { uid: c.uid(), gid: c.gid() },
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot tell who connected; refusing");
+                                continue;
+                            }
+                        };
+                        if let Err(error) = state.access.may_connect(peer, daemon_uid) {
+                            tracing::info!(uid = peer.uid, gid = peer.gid, "refusing a connection: {}", error.message);
+                            refuse_at_once(&stream, error);
                             continue;
                         }
                         let id = core.handle_connect(clock.now());
-                        let handle = ipc::session::spawn(stream, id, limits, inputs_tx.clone(), &tasks);
+                        let handle = ipc::session::spawn(stream, id, peer, limits, inputs_tx.clone(), &tasks);
                         state.sessions.insert(id, handle);
                     }
                     Err(e) => {
@@ -275,13 +296,30 @@ impl Daemon {
 /// The sessions the core task writes to.
 struct Dispatch {
     sessions: BTreeMap<ClientId, SessionHandle>,
+    /// Who may do what with which groups.
+    access: AccessConfig,
 }
 
 impl Dispatch {
     fn take_input(&mut self, core: &mut Core, clock: &Clock, input: SessionInput) {
         let now = clock.now();
         match input {
-            SessionInput::Request(id, req) => core.handle_request(now, id, req),
+            SessionInput::Request(client, req) => {
+                // The access rules answer before the core sees the request: a refused request
+                // changes nothing, and the session goes on.
+                if let Some(s) = self.sessions.get(&client) {
+                    if let Err(error) = self.access.may_request(s.peer, &req) {
+                        if let Some(id) = request_id(&req) {
+                            let frame = bytes::Bytes::from(wire::encode_response_frame(
+                                &Response::Failed { id, error },
+                            ));
+                            let _ = s.queue.push(frame);
+                        }
+                        return;
+                    }
+                }
+                core.handle_request(now, client, req)
+            }
             SessionInput::Departed(id, why) => core.handle_departure(now, id, why),
         }
     }
@@ -350,12 +388,23 @@ async fn transmit(udp: &UdpSocket, bytes: &[u8], addr: SocketAddr) {
     }
 }
 
-/// Tells a connection over every limit why it is refused, without waiting for it, and drops it.
-fn refuse_at_once(stream: &tokio::net::UnixStream, max_clients: usize) {
-    let error = ErrorInfo::new(
-        ErrorCode::TooManyClients,
-        format!("gcsd already serves {max_clients} clients (limits.max_clients)"),
-    );
+/// The id of a request that has one (every request but the hello).
+fn request_id(req: &wire::Request) -> Option<wire::RequestId> {
+    use wire::Request as R;
+    match req {
+        R::Hello { .. } => None,
+        R::Join { id, .. }
+        | R::Leave { id, .. }
+        | R::Multicast { id, .. }
+        | R::Watch { id, .. }
+        | R::Unwatch { id, .. }
+        | R::Status { id }
+        | R::Sync { id } => Some(*id),
+    }
+}
+
+/// Tells a connection it is refused and why, without waiting for it, and drops it.
+fn refuse_at_once(stream: &tokio::net::UnixStream, error: ErrorInfo) {
     let frame = wire::encode_response_frame(&Response::Closing { error });
     let _ = stream.try_write(&frame);
 }

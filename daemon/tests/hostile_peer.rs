@@ -52,6 +52,20 @@ fn join_from_peer(member: &str, n: u64) -> Bytes {
     )
 }
 
+/// A client of daemon 1 that has joined `g`.
+fn receiver_on_1(p: &mut Rig) {
+    let r = p.client(1, "receiver");
+    p.request(
+        1,
+        r,
+        Request::Join {
+            id: RequestId(1),
+            group: "g".into(),
+        },
+    );
+    p.settle();
+}
+
 fn send_some(p: &mut Rig, count: usize) {
     let sender = p.client(0, "sender");
     for k in 0..count {
@@ -99,16 +113,7 @@ fn a_timestamp_from_the_far_future_is_dropped() {
         before + 1
     );
     // Still serving: a receiver on the other daemon gets what is sent.
-    let r = p.client(1, "receiver");
-    p.request(
-        1,
-        r,
-        Request::Join {
-            id: RequestId(1),
-            group: "g".into(),
-        },
-    );
-    p.settle();
+    receiver_on_1(&mut p);
     send_some(&mut p, 3);
     p.settle();
     assert_eq!(p.payloads(1).len(), 3);
@@ -166,16 +171,7 @@ fn a_peer_cannot_join_or_leave_for_this_daemons_clients() {
 #[test]
 fn forged_acknowledgements_cannot_push_a_daemons_clock_out_of_its_peers_reach() {
     let mut p = common::pair();
-    let r = p.client(1, "receiver");
-    p.request(
-        1,
-        r,
-        Request::Join {
-            id: RequestId(1),
-            group: "g".into(),
-        },
-    );
-    p.settle();
+    receiver_on_1(&mut p);
     // Each acknowledgement is just within reach of the clock the one before raised, if a
     // daemon's reach follows its own clock.
     for k in 1..=3u64 {

@@ -405,6 +405,8 @@ pub enum ErrorCode {
     HelloTimeout,
     /// The daemon is shutting down.
     Shutdown,
+    /// The daemon's access rules do not let this local user do that (or connect at all).
+    NotPermitted,
 }
 
 impl ErrorCode {
@@ -428,6 +430,7 @@ impl ErrorCode {
             ErrorCode::QueueOverflow => "queue_overflow",
             ErrorCode::HelloTimeout => "hello_timeout",
             ErrorCode::Shutdown => "shutdown",
+            ErrorCode::NotPermitted => "not_permitted",
         }
     }
 }

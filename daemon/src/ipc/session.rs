@@ -34,6 +34,8 @@ pub struct SessionHandle {
     pub queue: Arc<OutQueue>,
     /// Stops the reader when the core ends the session.
     pub cancel: CancellationToken,
+    /// The local user at the other end.
+    pub peer: super::Peer,
 }
 
 /// Settings every session shares.
@@ -52,6 +54,7 @@ pub struct SessionLimits {
 pub fn spawn(
     stream: UnixStream,
     id: ClientId,
+    peer: super::Peer,
     limits: SessionLimits,
     inputs: mpsc::Sender<SessionInput>,
     tasks: &tokio_util::task::TaskTracker,
@@ -61,7 +64,11 @@ pub fn spawn(
     let cancel = CancellationToken::new();
     tasks.spawn(read_loop(r, id, limits, inputs, cancel.clone()));
     tasks.spawn(write_loop(w, queue.clone(), cancel.clone()));
-    SessionHandle { queue, cancel }
+    SessionHandle {
+        queue,
+        cancel,
+        peer,
+    }
 }
 
 async fn read_loop(

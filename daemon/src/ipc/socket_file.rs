@@ -83,8 +83,25 @@ pub fn bind(path: &Path, mode: u32) -> Result<(UnixListener, SocketFile), Socket
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io_err)?;
     }
-    let listener = UnixListener::bind(path).map_err(io_err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io_err)?;
+    // The socket is bound under a temporary name, given its mode, and only then renamed into
+    // place, so no client can connect while it still has the default (umask) permissions.
+    let staging = path.with_file_name(format!(".gcsd-{}.sock", std::process::id()));
+    let listener = if staging.as_os_str().len() <= 107 {
+        let _ = std::fs::remove_file(&staging);
+        let listener = UnixListener::bind(&staging).map_err(io_err)?;
+        std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(mode))
+            .and_then(|()| std::fs::rename(&staging, path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&staging);
+                io_err(e)
+            })?;
+        listener
+    } else {
+        // No room for a longer name: bind in place (briefly with the default permissions).
+        let listener = UnixListener::bind(path).map_err(io_err)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io_err)?;
+        listener
+    };
     let inode = std::fs::symlink_metadata(path).map_err(io_err)?.ino();
     Ok((
         listener,

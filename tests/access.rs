@@ -1,0 +1,112 @@
+//! Local access control with real users: the test runs as root and drops to `nobody` for the
+//! client, which the daemon's `[access]` rules then refuse, with the reason, or let through.
+
+use gcs_testkit::bin;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const NOBODY: u32 = 65534;
+
+/// A daemon with `config`, its socket in a directory every user may enter.
+fn daemon(dir: &Path, config: &str) -> Child {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.join("gcsd.toml");
+    std::fs::write(&path, config).unwrap();
+    let socket = dir.join("gcsd.sock");
+    let mut child = Command::new(bin("gcsd"))
+        .arg("--config")
+        .arg(&path)
+        .arg("--socket")
+        .arg(&socket)
+        .args([
+            "--socket-mode",
+            "0666",
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "acl",
+        ])
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("gcsd.log")).unwrap())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("gcsd did not start");
+}
+
+/// Runs `gcs ARGS` against the daemon in `dir`, as `uid` (and its group); (success, stderr).
+fn gcs_as(uid: u32, dir: &Path, args: &[&str]) -> (bool, String) {
+    let mut cmd = Command::new(bin("gcs"));
+    cmd.args(args)
+        .env("GCS_SOCKET", dir.join("gcsd.sock"))
+        .stdin(Stdio::null());
+    if uid != 0 {
+        cmd.uid(uid).gid(uid);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn can_switch_users() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: the access tests, which run a client as another user, are left out");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn a_user_outside_the_allowed_ones_cannot_connect_and_is_told_why() {
+    if !can_switch_users() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = daemon(dir.path(), "[access]\nallow_gids = [4242]\n");
+    let (ok, err) = gcs_as(NOBODY, dir.path(), &["status"]);
+    assert!(!ok, "nobody connected");
+    assert!(
+        err.contains("may not connect") && err.contains("not_permitted"),
+        "{err}"
+    );
+    let (ok, err) = gcs_as(0, dir.path(), &["status"]);
+    assert!(ok, "root was refused: {err}");
+    let _ = d.kill();
+    let _ = d.wait();
+}
+
+#[test]
+fn a_group_rule_refuses_what_it_does_not_allow_and_other_groups_stay_open() {
+    if !can_switch_users() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[[access.group]]\npattern = \"secret.*\"\nuids = [0]\n\
+                  allow = [\"join\", \"send\", \"watch\"]\n";
+    let mut d = daemon(dir.path(), config);
+    let (ok, err) = gcs_as(NOBODY, dir.path(), &["send", "secret.plans", "hi"]);
+    assert!(!ok, "nobody sent to a secret group");
+    assert!(
+        err.contains("may not send to group secret.plans") && err.contains("not_permitted"),
+        "{err}"
+    );
+    let (ok, err) = gcs_as(NOBODY, dir.path(), &["send", "public", "hi"]);
+    assert!(ok, "nobody was refused an open group: {err}");
+    let (ok, err) = gcs_as(0, dir.path(), &["send", "secret.plans", "hi"]);
+    assert!(ok, "root was refused: {err}");
+    let _ = d.kill();
+    let _ = d.wait();
+}
