@@ -186,6 +186,8 @@ struct Assembly {
     msg: u64,
     parts: Vec<Option<Bytes>>,
     bytes: usize,
+    /// Parts that have arrived: counted, so each part costs the same however many there are.
+    have: usize,
 }
 
 impl ControlIn {
@@ -207,6 +209,7 @@ impl ControlIn {
             msg,
             parts: vec![None; parts as usize],
             bytes: 0,
+            have: 0,
         });
         if a.msg != msg || a.parts.len() != parts as usize {
             if msg < a.msg {
@@ -216,6 +219,7 @@ impl ControlIn {
                 msg,
                 parts: vec![None; parts as usize],
                 bytes: 0,
+                have: 0,
             };
         }
         let Some(slot) = a.parts.get_mut(part as usize) else {
@@ -228,8 +232,9 @@ impl ControlIn {
                 return Err(ControlError::TooLarge { max });
             }
             *slot = Some(body);
+            a.have += 1;
         }
-        if a.parts.iter().any(Option::is_none) {
+        if a.have < a.parts.len() {
             return Ok(None);
         }
         let Some(a) = self.partial.remove(&from) else {

@@ -49,6 +49,8 @@ struct Stream {
     announced: u64,
     /// Fragments of the item being reassembled.
     assembling: Vec<Bytes>,
+    /// Their bytes, kept as they arrive so each fragment costs the same however many came before.
+    assembled: usize,
     /// Largest timestamp known to bound the origin's future items (from complete items and acks
     /// applied in stream order).
     heard_ts: u64,
@@ -409,15 +411,17 @@ impl Streams {
         let whole = match frag {
             Frag::Whole => {
                 s.assembling.clear();
+                s.assembled = 0;
                 s.oversized = false;
                 Some(body)
             }
             Frag::First | Frag::Middle | Frag::Last => {
                 if frag == Frag::First {
                     s.assembling.clear();
+                    s.assembled = 0;
                     s.oversized = false;
                 }
-                let so_far: usize = s.assembling.iter().map(Bytes::len).sum();
+                let so_far = s.assembled;
                 if s.oversized || so_far + body.len() > self.max_item {
                     // A peer's bug or lie: never hold more than the largest item allowed.
                     if !s.oversized {
@@ -425,8 +429,10 @@ impl Streams {
                     }
                     s.oversized = frag != Frag::Last;
                     s.assembling.clear();
+                    s.assembled = 0;
                     None
                 } else {
+                    s.assembled += body.len();
                     s.assembling.push(body);
                     (frag == Frag::Last).then(|| {
                         let mut all = BytesMut::with_capacity(
@@ -435,6 +441,7 @@ impl Streams {
                         for part in s.assembling.drain(..) {
                             all.extend_from_slice(&part);
                         }
+                        s.assembled = 0;
                         all.freeze()
                     })
                 }
