@@ -85,6 +85,7 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
         "hello_timeout_ms",
         "max_membership_message",
         "max_round_step",
+        "max_retransmit_bytes_per_second",
         "key_file",
         "next_key_file",
         "insecure",

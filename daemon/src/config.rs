@@ -45,6 +45,9 @@ pub struct LimitsConfig {
     pub max_membership_message: usize,
     /// How far beyond this daemon's view-change round a peer's may be (`max_round_step`).
     pub max_round_step: u64,
+    /// Bytes one peer may make this daemon retransmit per second
+    /// (`max_retransmit_bytes_per_second`).
+    pub max_retransmit_bytes_per_second: u64,
 }
 
 impl Default for LimitsConfig {
@@ -58,6 +61,7 @@ impl Default for LimitsConfig {
             hello_timeout_ms: 5000,
             max_membership_message: 64 * 1024 * 1024,
             max_round_step: 1_000_000,
+            max_retransmit_bytes_per_second: 64 * 1024 * 1024,
         }
     }
 }
@@ -401,6 +405,7 @@ impl Config {
             max_clients: self.limits.max_clients,
             max_membership_message: self.limits.max_membership_message,
             max_round_step: self.limits.max_round_step,
+            max_retransmit_bytes_per_second: self.limits.max_retransmit_bytes_per_second,
             cluster: self.cluster.clone(),
             listen: self.listen,
             peers: self.peers.clone(),
@@ -462,6 +467,14 @@ fn validate_limits(l: &LimitsConfig) -> Result<(), ConfigError> {
         return Err(invalid(
             "limits.max_round_step",
             "must be between 1000 and 4294967296",
+        ));
+    }
+    if l.max_retransmit_bytes_per_second < 1024 * 1024
+        || l.max_retransmit_bytes_per_second > 1 << 40
+    {
+        return Err(invalid(
+            "limits.max_retransmit_bytes_per_second",
+            "must be between 1048576 and 1099511627776",
         ));
     }
     if l.max_clients == 0 || l.max_clients > 1_000_000 {
@@ -654,6 +667,8 @@ mod tests {
             err("[limits]\nmax_membership_message = 10").contains("limits.max_membership_message")
         );
         assert!(err("[limits]\nmax_round_step = 5").contains("limits.max_round_step"));
+        assert!(err("[limits]\nmax_retransmit_bytes_per_second = 5")
+            .contains("limits.max_retransmit_bytes_per_second"));
         assert!(err("[[access.group]]\npattern = \"\"").contains("access.group"));
         assert!(err("[[access.group]]\npattern = \"a\"\nallow = [\"fly\"]").contains("fly"));
         let rules =

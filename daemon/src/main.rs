@@ -158,8 +158,10 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let daemon = Daemon::bind(config)?;
+        // Signals first: a SIGTERM that arrives once the socket is open must stop the daemon
+        // cleanly, not kill it with the default action.
         let shutdown = shutdown_signal()?;
+        let daemon = Daemon::bind(config)?;
         daemon.run(shutdown).await;
         Ok(())
     })

@@ -209,3 +209,35 @@ fn a_peer_cannot_join_or_leave_for_a_third_daemons_clients() {
         s.groups
     );
 }
+
+#[test]
+fn a_peers_nacks_can_make_this_daemon_retransmit_only_so_much_per_second() {
+    let mut p = Rig::formed(2, |c| {
+        c.send_window = common::WINDOW;
+        c.max_retransmit_bytes_per_second = 1 << 20;
+    });
+    send_some(&mut p, 60);
+    p.lose_in_flight();
+    let before = p.transmitted.len();
+    // The same request, many times over, all at once: each datagram alone is within its own
+    // budget, but together they would ask for megabytes.
+    let nack = from_peer(
+        &[Chunk::Nack {
+            origin: 0,
+            ranges: vec![(1, u64::MAX)],
+        }],
+        1472,
+    );
+    for _ in 0..200 {
+        p.datagram(0, addr(1), nack.clone());
+    }
+    let sent: usize = p.transmitted[before..]
+        .iter()
+        .map(|(_, to, bytes)| bytes.len() * to.len())
+        .sum();
+    assert!(sent > 0, "the request is answered");
+    assert!(
+        sent <= (1 << 20) + 128 * 1024,
+        "{sent} bytes sent in answer to one peer within a second"
+    );
+}

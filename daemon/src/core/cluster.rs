@@ -55,6 +55,8 @@ pub(super) struct Intake {
     pub(super) duplicates: u64,
     /// Reassembled items that did not decode.
     pub(super) undecodable: u64,
+    /// Bytes of `resend`, charged to the sender's retransmission credit.
+    pub(super) resent_bytes: u64,
 }
 
 impl Cluster {
@@ -116,11 +118,14 @@ impl Cluster {
 
     /// Takes in the stream chunks (data, acknowledgements, NACKs) of one datagram from the
     /// member `sender`.
-    pub(super) fn take_in(&mut self, sender: u16, chunks: Vec<Chunk>) -> Intake {
+    /// Takes in the stream chunks of one datagram of `sender`, whose NACKs may make this daemon
+    /// retransmit at most `allowance` bytes (the sender's credit; see `Intake::resent_bytes`).
+    pub(super) fn take_in(&mut self, sender: u16, chunks: Vec<Chunk>, allowance: u64) -> Intake {
         let mut intake = Intake::default();
         // One budget for every NACK in the datagram, so packing many NACKs into one datagram
-        // cannot multiply what it makes this daemon send.
-        let mut budget = RETRANSMIT_BUDGET;
+        // cannot multiply what it makes this daemon send; and never beyond the sender's credit.
+        let mut budget = RETRANSMIT_BUDGET.min(usize::try_from(allowance).unwrap_or(usize::MAX));
+        let start = budget;
         for chunk in chunks {
             match chunk {
                 Chunk::Data(d) => {
@@ -155,6 +160,7 @@ impl Cluster {
                 Chunk::Hello { .. } | Chunk::Control { .. } => {}
             }
         }
+        intake.resent_bytes = (start - budget) as u64;
         intake
     }
 

@@ -111,10 +111,16 @@ impl Core {
                 return self.drop_datagram(from, Refused::ClockJump);
             }
         }
+        let allowance = self.membership.retransmit_allowance(
+            from,
+            self.now,
+            self.config.max_retransmit_bytes_per_second,
+        );
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
-        let intake = c.take_in(header.sender, rest);
+        let intake = c.take_in(header.sender, rest, allowance);
+        self.membership.charge_retransmit(from, intake.resent_bytes);
         self.tx.ack_due |= intake.ack_due;
         self.counters.duplicates_dropped += intake.duplicates;
         self.counters.datagrams_dropped += intake.undecodable;

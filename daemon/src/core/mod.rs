@@ -97,6 +97,9 @@ pub struct CoreConfig {
     /// How far beyond this daemon's view-change round a peer's round may be. Rounds grow by one
     /// per attempt; a larger step is a bug or a lie that could exhaust them.
     pub max_round_step: u64,
+    /// Bytes one peer's NACKs may make this daemon retransmit per second (a burst of up to one
+    /// second's worth), so a short request cannot be turned into a flood.
+    pub max_retransmit_bytes_per_second: u64,
     /// The cluster's name; datagrams of other clusters are dropped.
     pub cluster: String,
     /// This daemon's UDP address, as its peers know it.
@@ -137,6 +140,7 @@ impl CoreConfig {
             max_clients: 1000,
             max_membership_message: 64 * 1024 * 1024,
             max_round_step: 1_000_000,
+            max_retransmit_bytes_per_second: 64 * 1024 * 1024,
             cluster: "gcs".to_string(),
             listen: SocketAddr::from(([127, 0, 0, 1], 4804)),
             peers: Vec::new(),

@@ -112,6 +112,9 @@ pub struct Peer {
     /// It is outside the view and its hello was answered this hello round (two outsiders must
     /// not answer each other without end).
     pub hello_answered: bool,
+    /// What it may still make this daemon retransmit: bytes of credit, refilled at a fixed rate
+    /// (`limits.max_retransmit_bytes_per_second`) since the time given, up to one second's worth.
+    pub retransmit_credit: Option<(u64, Time)>,
 }
 
 /// The installed view, with each member's identity.
@@ -258,6 +261,30 @@ impl Membership {
                 std::mem::replace(&mut p.suspected, false)
             }
             _ => false,
+        }
+    }
+
+    /// How many bytes `addr` may still make this daemon retransmit at `now`, with credit refilled
+    /// at `rate` bytes a second (a full second's worth to start with).
+    pub fn retransmit_allowance(&mut self, addr: SocketAddr, now: Time, rate: u64) -> u64 {
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return 0;
+        };
+        let (credit, since) = p.retransmit_credit.unwrap_or((rate, now));
+        let elapsed = now.saturating_since(since).as_micros();
+        let refill =
+            u64::try_from(elapsed.saturating_mul(u128::from(rate)) / 1_000_000).unwrap_or(u64::MAX);
+        let credit = credit.saturating_add(refill).min(rate);
+        p.retransmit_credit = Some((credit, now));
+        credit
+    }
+
+    /// `addr` made this daemon retransmit `bytes`.
+    pub fn charge_retransmit(&mut self, addr: SocketAddr, bytes: u64) {
+        if let Some(p) = self.peers.get_mut(&addr) {
+            if let Some((credit, _)) = &mut p.retransmit_credit {
+                *credit = credit.saturating_sub(bytes);
+            }
         }
     }
 

@@ -73,7 +73,7 @@ impl Pair {
 
     /// Daemon `to` takes `chunks` from the other.
     fn deliver(&mut self, to: usize, chunks: Vec<Chunk>) {
-        let intake = self.c[to].take_in(1 - to as u16, chunks);
+        let intake = self.c[to].take_in(1 - to as u16, chunks, u64::MAX);
         self.out[to].extend(intake.deliveries);
         self.advance(to);
     }
