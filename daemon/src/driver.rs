@@ -178,6 +178,7 @@ impl Daemon {
             sessions: BTreeMap::new(),
             access: config.access.clone(),
         };
+        let refusing = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // SAFETY: geteuid has no preconditions and cannot fail.
         let daemon_uid = unsafe { libc::geteuid() };
         let mut buf = BytesMut::with_capacity(RECV_BUFFER);
@@ -240,10 +241,10 @@ impl Daemon {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         if state.sessions.len() >= config.limits.max_clients + PENDING_CONNECTION_SLACK {
-                            refuse_at_once(&stream, ErrorInfo::new(
+                            refuse(stream, ErrorInfo::new(
                                 ErrorCode::TooManyClients,
                                 format!("gcsd already serves {} clients (limits.max_clients)", config.limits.max_clients),
-                            ));
+                            ), &tasks, &refusing);
                             continue;
                         }
                         // Who is at the other end, as the kernel says; unknown is nobody allowed.
@@ -256,7 +257,7 @@ impl Daemon {
                         };
                         if let Err(error) = state.access.may_connect(peer, daemon_uid) {
                             tracing::info!(uid = peer.uid, gid = peer.gid, "refusing a connection: {}", error.message);
-                            refuse_at_once(&stream, error);
+                            refuse(stream, error, &tasks, &refusing);
                             continue;
                         }
                         let id = core.handle_connect(clock.now());
@@ -403,10 +404,42 @@ fn request_id(req: &wire::Request) -> Option<wire::RequestId> {
     }
 }
 
-/// Tells a connection it is refused and why, without waiting for it, and drops it.
-fn refuse_at_once(stream: &tokio::net::UnixStream, error: ErrorInfo) {
+/// Refused connections still being told why, at most.
+const MAX_REFUSING: usize = 64;
+/// How long a refused connection gets to read why.
+const REFUSAL_LINGER: Duration = Duration::from_millis(500);
+
+/// Tells a connection it is refused and why, and closes it. The client may still be writing its
+/// hello; closing at once would make that write fail before it reads the reason, so a few
+/// refused connections at a time get a moment in a task of their own, their input discarded.
+/// Beyond that, the reason is written without waiting and the connection dropped.
+fn refuse(
+    stream: tokio::net::UnixStream,
+    error: ErrorInfo,
+    tasks: &TaskTracker,
+    refusing: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::Ordering;
     let frame = wire::encode_response_frame(&Response::Closing { error });
-    let _ = stream.try_write(&frame);
+    if refusing.fetch_add(1, Ordering::Relaxed) >= MAX_REFUSING {
+        refusing.fetch_sub(1, Ordering::Relaxed);
+        let _ = stream.try_write(&frame);
+        return;
+    }
+    let refusing = refusing.clone();
+    tasks.spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = stream;
+        let linger = async {
+            stream.write_all(&frame).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 4096];
+            while stream.read(&mut sink).await? > 0 {}
+            Ok::<(), std::io::Error>(())
+        };
+        let _ = tokio::time::timeout(REFUSAL_LINGER, linger).await;
+        refusing.fetch_sub(1, Ordering::Relaxed);
+    });
 }
 
 /// Converts between the monotonic clock and the core's [`Time`].
