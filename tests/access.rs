@@ -12,11 +12,21 @@ const NOBODY: u32 = 65534;
 
 /// A daemon with `config`, its socket in a directory every user may enter.
 fn daemon(dir: &Path, config: &str) -> Child {
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    daemon_as(0, dir, config)
+}
+
+/// A daemon run as `uid` (and its group), with `config`.
+fn daemon_as(uid: u32, dir: &Path, config: &str) -> Child {
+    let mode = if uid == 0 { 0o755 } else { 0o777 };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
     let path = dir.join("gcsd.toml");
     std::fs::write(&path, config).unwrap();
     let socket = dir.join("gcsd.sock");
-    let mut child = Command::new(bin("gcsd"))
+    let mut cmd = Command::new(bin("gcsd"));
+    if uid != 0 {
+        cmd.uid(uid).gid(uid);
+    }
+    let mut child = cmd
         .arg("--config")
         .arg(&path)
         .arg("--socket")
@@ -107,6 +117,23 @@ fn a_group_rule_refuses_what_it_does_not_allow_and_other_groups_stay_open() {
     assert!(ok, "nobody was refused an open group: {err}");
     let (ok, err) = gcs_as(0, dir.path(), &["send", "secret.plans", "hi"]);
     assert!(ok, "root was refused: {err}");
+    let _ = d.kill();
+    let _ = d.wait();
+}
+
+#[test]
+fn a_client_refuses_a_daemon_of_another_user() {
+    if !can_switch_users() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A daemon that nobody runs, as an impostor on a shared path would be.
+    let mut d = daemon_as(NOBODY, dir.path(), "");
+    let (ok, err) = gcs_as(0, dir.path(), &["status"]);
+    assert!(!ok, "root talked to nobody's daemon");
+    assert!(err.contains("neither root nor this user"), "{err}");
+    let (ok, err) = gcs_as(NOBODY, dir.path(), &["status"]);
+    assert!(ok, "nobody could not use its own daemon: {err}");
     let _ = d.kill();
     let _ = d.wait();
 }

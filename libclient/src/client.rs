@@ -63,6 +63,8 @@ impl Client {
     }
 
     /// Connects to the daemon listening at `path` under `name` (empty: the daemon picks one).
+    /// Only a daemon that runs as root or as this process's user is talked to; any other gives
+    /// [`Error::Impostor`] before anything is sent.
     pub async fn connect_to(path: impl AsRef<Path>, name: &str) -> Result<Client> {
         names::check_client_name(name).map_err(Error::Invalid)?;
         let path = path.as_ref();
@@ -72,6 +74,17 @@ impl Client {
                 path: path.to_path_buf(),
                 source,
             })?;
+        // Only a daemon of root or of this user is trusted with what this client sends.
+        let daemon_uid = stream.peer_cred()?.uid();
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if daemon_uid != 0 && daemon_uid != me {
+            return Err(Error::Impostor {
+                path: path.to_path_buf(),
+                uid: daemon_uid,
+                me,
+            });
+        }
         let (r, w) = stream.into_split();
         let mut reader = FramedRead::new(r, wire::codec(wire::CLIENT_MAX_FRAME));
         let mut writer = FramedWrite::new(w, wire::codec(wire::CLIENT_MAX_FRAME));

@@ -32,6 +32,21 @@ pub enum Error {
     /// The daemon broke the protocol (an unexpected frame).
     #[error("gcsd broke the protocol: {0}")]
     Unexpected(String),
+    /// The process at the socket runs as another user than root or this one: it may be an
+    /// impostor that took the socket path, so nothing is sent to it.
+    #[error(
+        "the process listening at {path} runs as user {uid}, neither root nor this user ({me}); \
+         refusing to talk to it (another user may have taken the socket path: check who runs \
+         gcsd, or set GCS_SOCKET / --socket to your daemon's socket)"
+    )]
+    Impostor {
+        /// The socket path.
+        path: PathBuf,
+        /// The user it runs as.
+        uid: u32,
+        /// This process's user.
+        me: u32,
+    },
     /// An argument was refused before anything was sent.
     #[error("{0}")]
     Invalid(String),
