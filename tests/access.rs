@@ -137,3 +137,39 @@ fn a_client_refuses_a_daemon_of_another_user() {
     let _ = d.kill();
     let _ = d.wait();
 }
+
+#[test]
+fn one_user_may_hold_only_so_many_sessions() {
+    if !can_switch_users() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = daemon(dir.path(), "[limits]\nmax_clients_per_user = 1\n");
+    // nobody holds one session open.
+    let mut held = Command::new(bin("gcs"))
+        .args(["join", "g"])
+        .env("GCS_SOCKET", dir.path().join("gcsd.sock"))
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut refused = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(50));
+        let (ok, err) = gcs_as(NOBODY, dir.path(), &["status"]);
+        if !ok {
+            refused = err;
+            break;
+        }
+    }
+    assert!(refused.contains("max_clients_per_user"), "{refused}");
+    let (ok, err) = gcs_as(0, dir.path(), &["status"]);
+    assert!(ok, "root was limited: {err}");
+    let _ = held.kill();
+    let _ = held.wait();
+    let _ = d.kill();
+    let _ = d.wait();
+}

@@ -81,6 +81,7 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
         "max_group_name",
         "max_groups_per_client",
         "max_clients",
+        "max_clients_per_user",
         "max_client_queue_bytes",
         "hello_timeout_ms",
         "max_membership_message",

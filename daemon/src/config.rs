@@ -37,6 +37,9 @@ pub struct LimitsConfig {
     pub max_groups_per_client: usize,
     /// Most clients served at once (`max_clients`).
     pub max_clients: usize,
+    /// Most clients of one local user served at once (`max_clients_per_user`); root is not
+    /// limited.
+    pub max_clients_per_user: usize,
     /// Bytes that may wait for one client to read before it is disconnected (`max_client_queue_bytes`).
     pub max_client_queue_bytes: usize,
     /// How long a new connection may take to send its hello, in ms (`hello_timeout_ms`).
@@ -57,6 +60,7 @@ impl Default for LimitsConfig {
             max_group_name: 128,
             max_groups_per_client: 1000,
             max_clients: 1000,
+            max_clients_per_user: 1000,
             max_client_queue_bytes: 32 * 1024 * 1024,
             hello_timeout_ms: 5000,
             max_membership_message: 64 * 1024 * 1024,
@@ -475,6 +479,12 @@ fn validate_limits(l: &LimitsConfig) -> Result<(), ConfigError> {
         return Err(invalid(
             "limits.max_retransmit_bytes_per_second",
             "must be between 1048576 and 1099511627776",
+        ));
+    }
+    if l.max_clients_per_user == 0 || l.max_clients_per_user > 1_000_000 {
+        return Err(invalid(
+            "limits.max_clients_per_user",
+            "must be between 1 and 1000000",
         ));
     }
     if l.max_clients == 0 || l.max_clients > 1_000_000 {

@@ -255,6 +255,14 @@ impl Daemon {
                                 continue;
                             }
                         };
+                        let per_user = config.limits.max_clients_per_user;
+                        if peer.uid != 0 && state.sessions.values().filter(|s| s.peer.uid == peer.uid).count() >= per_user {
+                            refuse(stream, ErrorInfo::new(
+                                ErrorCode::TooManyClients,
+                                format!("user {} already has {per_user} clients of this daemon (limits.max_clients_per_user)", peer.uid),
+                            ), &tasks, &refusing);
+                            continue;
+                        }
                         if let Err(error) = state.access.may_connect(peer, daemon_uid) {
                             tracing::info!(uid = peer.uid, gid = peer.gid, "refusing a connection: {}", error.message);
                             refuse(stream, error, &tasks, &refusing);
