@@ -83,6 +83,7 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
         "max_clients",
         "max_clients_per_user",
         "max_client_queue_bytes",
+        "max_total_queue_bytes",
         "hello_timeout_ms",
         "max_membership_message",
         "max_round_step",

@@ -42,6 +42,9 @@ pub struct LimitsConfig {
     pub max_clients_per_user: usize,
     /// Bytes that may wait for one client to read before it is disconnected (`max_client_queue_bytes`).
     pub max_client_queue_bytes: usize,
+    /// Bytes that may wait for all clients together (`max_total_queue_bytes`); a client whose
+    /// frame would pass it is disconnected as if its own queue were full.
+    pub max_total_queue_bytes: usize,
     /// How long a new connection may take to send its hello, in ms (`hello_timeout_ms`).
     pub hello_timeout_ms: u64,
     /// Largest membership message between daemons, in bytes (`max_membership_message`).
@@ -62,6 +65,7 @@ impl Default for LimitsConfig {
             max_clients: 1000,
             max_clients_per_user: 1000,
             max_client_queue_bytes: 32 * 1024 * 1024,
+            max_total_queue_bytes: 1024 * 1024 * 1024,
             hello_timeout_ms: 5000,
             max_membership_message: 64 * 1024 * 1024,
             max_round_step: 1_000_000,
@@ -504,6 +508,15 @@ fn validate_limits(l: &LimitsConfig) -> Result<(), ConfigError> {
             ),
         ));
     }
+    if l.max_total_queue_bytes < l.max_client_queue_bytes {
+        return Err(invalid(
+            "limits.max_total_queue_bytes",
+            format!(
+                "must be at least limits.max_client_queue_bytes ({} bytes)",
+                l.max_client_queue_bytes
+            ),
+        ));
+    }
     if l.hello_timeout_ms == 0 || l.hello_timeout_ms > 3_600_000 {
         return Err(invalid(
             "limits.hello_timeout_ms",
@@ -677,6 +690,7 @@ mod tests {
             err("[limits]\nmax_membership_message = 10").contains("limits.max_membership_message")
         );
         assert!(err("[limits]\nmax_round_step = 5").contains("limits.max_round_step"));
+        assert!(err("[limits]\nmax_total_queue_bytes = 5").contains("limits.max_total_queue_bytes"));
         assert!(err("[limits]\nmax_retransmit_bytes_per_second = 5")
             .contains("limits.max_retransmit_bytes_per_second"));
         assert!(err("[[access.group]]\npattern = \"\"").contains("access.group"));

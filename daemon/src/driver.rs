@@ -179,6 +179,7 @@ impl Daemon {
             access: config.access.clone(),
         };
         let refusing = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let queued = ipc::SharedBudget::new(config.limits.max_total_queue_bytes);
         // SAFETY: geteuid has no preconditions and cannot fail.
         let daemon_uid = unsafe { libc::geteuid() };
         let mut buf = BytesMut::with_capacity(RECV_BUFFER);
@@ -269,7 +270,7 @@ impl Daemon {
                             continue;
                         }
                         let id = core.handle_connect(clock.now());
-                        let handle = ipc::session::spawn(stream, id, peer, limits, inputs_tx.clone(), &tasks);
+                        let handle = ipc::session::spawn(stream, id, peer, limits, &queued, inputs_tx.clone(), &tasks);
                         state.sessions.insert(id, handle);
                     }
                     Err(e) => {

@@ -322,7 +322,8 @@ impl Core {
                 Some(ErrorInfo::new(
                     ErrorCode::QueueOverflow,
                     "the client did not read its messages and its queue filled up \
-                     (limits.max_client_queue_bytes); read faster or raise the limit",
+                     (limits.max_client_queue_bytes, or limits.max_total_queue_bytes for all \
+                     clients together); read faster or raise the limit",
                 ))
             }
             Departure::HelloTimeout => Some(ErrorInfo::new(

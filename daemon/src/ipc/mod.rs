@@ -10,6 +10,6 @@ pub mod session;
 pub mod socket_file;
 
 pub use access::{AccessConfig, Peer};
-pub use queue::{OutQueue, Overflow};
+pub use queue::{OutQueue, Overflow, SharedBudget};
 pub use session::{SessionHandle, SessionInput, SessionLimits};
 pub use socket_file::{SocketError, SocketFile};

@@ -56,11 +56,12 @@ pub fn spawn(
     id: ClientId,
     peer: super::Peer,
     limits: SessionLimits,
+    shared: &Arc<super::SharedBudget>,
     inputs: mpsc::Sender<SessionInput>,
     tasks: &tokio_util::task::TaskTracker,
 ) -> SessionHandle {
     let (r, w) = stream.into_split();
-    let queue = Arc::new(OutQueue::new(limits.max_queue));
+    let queue = Arc::new(OutQueue::new(limits.max_queue, shared.clone()));
     let cancel = CancellationToken::new();
     tasks.spawn(read_loop(r, id, limits, inputs, cancel.clone()));
     tasks.spawn(write_loop(w, queue.clone(), cancel.clone()));
