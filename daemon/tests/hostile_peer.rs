@@ -52,6 +52,14 @@ fn join_from_peer(member: &str, n: u64) -> Bytes {
     )
 }
 
+/// Bytes the rig's daemons sent since the `since`th datagram, once per target.
+fn bytes_sent_since(p: &Rig, since: usize) -> usize {
+    p.transmitted[since..]
+        .iter()
+        .map(|(_, to, bytes)| bytes.len() * to.len())
+        .sum()
+}
+
 /// A client of daemon 1 that has joined `g`.
 fn receiver_on_1(p: &mut Rig) {
     let r = p.client(1, "receiver");
@@ -133,10 +141,7 @@ fn many_nacks_in_one_datagram_share_one_retransmission_budget() {
         })
         .collect();
     p.datagram(0, addr(1), from_peer(&nacks, 65_000));
-    let sent: usize = p.transmitted[before..]
-        .iter()
-        .map(|(_, to, bytes)| bytes.len() * to.len())
-        .sum();
+    let sent = bytes_sent_since(&p, before);
     // One budget (256 KiB) for the whole datagram, not one per NACK.
     assert!(sent > 0, "the request is answered");
     assert!(
@@ -231,10 +236,7 @@ fn a_peers_nacks_can_make_this_daemon_retransmit_only_so_much_per_second() {
     for _ in 0..200 {
         p.datagram(0, addr(1), nack.clone());
     }
-    let sent: usize = p.transmitted[before..]
-        .iter()
-        .map(|(_, to, bytes)| bytes.len() * to.len())
-        .sum();
+    let sent = bytes_sent_since(&p, before);
     assert!(sent > 0, "the request is answered");
     assert!(
         sent <= (1 << 20) + 128 * 1024,
