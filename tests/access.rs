@@ -173,3 +173,39 @@ fn one_user_may_hold_only_so_many_sessions() {
     let _ = d.kill();
     let _ = d.wait();
 }
+
+/// `gcs status --json` as `uid`: the JSON line.
+fn status_json(uid: u32, dir: &Path) -> serde_json::Value {
+    let mut cmd = Command::new(bin("gcs"));
+    cmd.args(["status", "--json"])
+        .env("GCS_SOCKET", dir.join("gcsd.sock"))
+        .stdin(Stdio::null());
+    if uid != 0 {
+        cmd.uid(uid).gid(uid);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap()
+}
+
+#[test]
+fn only_administrators_see_the_clients_and_groups_in_the_status() {
+    if !can_switch_users() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = daemon(dir.path(), "[access]\nadmin_uids = [4242]\n");
+    let plain = status_json(NOBODY, dir.path());
+    assert_eq!(plain["clients"], serde_json::json!([]), "{plain}");
+    assert!(plain["counters"].is_object(), "{plain}");
+    let admin = status_json(0, dir.path());
+    let clients = admin["clients"].as_array().expect("a list of clients");
+    assert!(!clients.is_empty(), "{admin}");
+    let _ = d.kill();
+    let _ = d.wait();
+}

@@ -93,6 +93,8 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
         "insecure",
         "allow_uids",
         "allow_gids",
+        "admin_uids",
+        "admin_gids",
         "max_datagram",
         "send_window_bytes",
         "retransmit_ms",

@@ -174,14 +174,15 @@ impl Daemon {
             max_queue: config.limits.max_client_queue_bytes,
             hello_timeout: Duration::from_millis(config.limits.hello_timeout_ms),
         };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let daemon_uid = unsafe { libc::geteuid() };
         let mut state = Dispatch {
             sessions: BTreeMap::new(),
             access: config.access.clone(),
+            daemon_uid,
         };
         let refusing = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let queued = ipc::SharedBudget::new(config.limits.max_total_queue_bytes);
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let daemon_uid = unsafe { libc::geteuid() };
         let mut buf = BytesMut::with_capacity(RECV_BUFFER);
         tracing::info!(
             name = %config.name,
@@ -308,6 +309,8 @@ struct Dispatch {
     sessions: BTreeMap<ClientId, SessionHandle>,
     /// Who may do what with which groups.
     access: AccessConfig,
+    /// The user the daemon runs as (always allowed, always an administrator).
+    daemon_uid: u32,
 }
 
 impl Dispatch {
@@ -353,6 +356,27 @@ impl Dispatch {
             while let Some(out) = core.poll_output() {
                 match out {
                     Output::Send { to, response } => {
+                        if let Response::Status {
+                            id: request,
+                            status,
+                        } = &response
+                        {
+                            // Each sees the status its access allows.
+                            for id in &to {
+                                let shown = self.sessions.get(id).and_then(|s| {
+                                    self.access.status_for(s.peer, self.daemon_uid, status)
+                                });
+                                let frame = match shown {
+                                    Some(shown) => wire::encode_response_frame(&Response::Status {
+                                        id: *request,
+                                        status: Box::new(shown),
+                                    }),
+                                    None => wire::encode_response_frame(&response),
+                                };
+                                self.enqueue(&[*id], &bytes::Bytes::from(frame), &mut overflowed);
+                            }
+                            continue;
+                        }
                         let frame = bytes::Bytes::from(wire::encode_response_frame(&response));
                         self.enqueue(&to, &frame, &mut overflowed);
                     }

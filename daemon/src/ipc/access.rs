@@ -5,7 +5,7 @@
 //! peer: may it connect, and may it join, send to or watch a group. It never sees the protocol
 //! state; the driver asks before a request reaches the core.
 
-use gcs::wire::{ErrorCode, ErrorInfo, Request, WatchTarget};
+use gcs::wire::{ErrorCode, ErrorInfo, Request, Status, WatchTarget};
 use serde::Deserialize;
 
 /// Who is at the other end of a client connection, as the kernel says.
@@ -82,6 +82,11 @@ pub struct AccessConfig {
     /// Rules per group name pattern (`[[access.group]]`), the first that matches a group
     /// deciding; a group no rule matches is open to every connected client.
     pub group: Vec<GroupRule>,
+    /// Users who see the whole status (`admin_uids`). With this and `admin_gids` both empty,
+    /// everyone does; otherwise the others see it without the lists of clients and groups.
+    pub admin_uids: Vec<u32>,
+    /// Groups whose members see the whole status (`admin_gids`).
+    pub admin_gids: Vec<u32>,
 }
 
 impl AccessConfig {
@@ -104,6 +109,26 @@ impl AccessConfig {
                 peer.uid, peer.gid
             ),
         ))
+    }
+
+    /// The status as `peer` may see it: whole for an administrator (root, the daemon's own user,
+    /// or one named in `admin_uids` / `admin_gids`; everyone if both are empty), else without
+    /// the clients and groups of the daemon.
+    pub fn status_for(&self, peer: Peer, daemon_uid: u32, status: &Status) -> Option<Status> {
+        let everyone = self.admin_uids.is_empty() && self.admin_gids.is_empty();
+        if everyone
+            || peer.uid == 0
+            || peer.uid == daemon_uid
+            || self.admin_uids.contains(&peer.uid)
+            || self.admin_gids.contains(&peer.gid)
+        {
+            return None;
+        }
+        Some(Status {
+            clients: Vec::new(),
+            groups: Vec::new(),
+            ..status.clone()
+        })
     }
 
     /// Whether `peer` may make `request`: the first rule matching each group it names decides.
