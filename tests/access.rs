@@ -10,13 +10,23 @@ use std::time::Duration;
 
 const NOBODY: u32 = 65534;
 
+/// A running daemon, killed when the test ends, whether it passed or not.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A daemon with `config`, its socket in a directory every user may enter.
-fn daemon(dir: &Path, config: &str) -> Child {
+fn daemon(dir: &Path, config: &str) -> Running {
     daemon_as(0, dir, config)
 }
 
 /// A daemon run as `uid` (and its group), with `config`.
-fn daemon_as(uid: u32, dir: &Path, config: &str) -> Child {
+fn daemon_as(uid: u32, dir: &Path, config: &str) -> Running {
     let mode = if uid == 0 { 0o755 } else { 0o777 };
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
     let path = dir.join("gcsd.toml");
@@ -45,7 +55,7 @@ fn daemon_as(uid: u32, dir: &Path, config: &str) -> Child {
         .unwrap();
     for _ in 0..500 {
         if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-            return child;
+            return Running(child);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -85,7 +95,7 @@ fn a_user_outside_the_allowed_ones_cannot_connect_and_is_told_why() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut d = daemon(dir.path(), "[access]\nallow_gids = [4242]\n");
+    let _d = daemon(dir.path(), "[access]\nallow_gids = [4242]\n");
     let (ok, err) = gcs_as(NOBODY, dir.path(), &["status"]);
     assert!(!ok, "nobody connected");
     assert!(
@@ -94,8 +104,6 @@ fn a_user_outside_the_allowed_ones_cannot_connect_and_is_told_why() {
     );
     let (ok, err) = gcs_as(0, dir.path(), &["status"]);
     assert!(ok, "root was refused: {err}");
-    let _ = d.kill();
-    let _ = d.wait();
 }
 
 #[test]
@@ -106,7 +114,7 @@ fn a_group_rule_refuses_what_it_does_not_allow_and_other_groups_stay_open() {
     let dir = tempfile::tempdir().unwrap();
     let config = "[[access.group]]\npattern = \"secret.*\"\nuids = [0]\n\
                   allow = [\"join\", \"send\", \"watch\"]\n";
-    let mut d = daemon(dir.path(), config);
+    let _d = daemon(dir.path(), config);
     let (ok, err) = gcs_as(NOBODY, dir.path(), &["send", "secret.plans", "hi"]);
     assert!(!ok, "nobody sent to a secret group");
     assert!(
@@ -117,8 +125,6 @@ fn a_group_rule_refuses_what_it_does_not_allow_and_other_groups_stay_open() {
     assert!(ok, "nobody was refused an open group: {err}");
     let (ok, err) = gcs_as(0, dir.path(), &["send", "secret.plans", "hi"]);
     assert!(ok, "root was refused: {err}");
-    let _ = d.kill();
-    let _ = d.wait();
 }
 
 #[test]
@@ -128,14 +134,12 @@ fn a_client_refuses_a_daemon_of_another_user() {
     }
     let dir = tempfile::tempdir().unwrap();
     // A daemon that nobody runs, as an impostor on a shared path would be.
-    let mut d = daemon_as(NOBODY, dir.path(), "");
+    let _d = daemon_as(NOBODY, dir.path(), "");
     let (ok, err) = gcs_as(0, dir.path(), &["status"]);
     assert!(!ok, "root talked to nobody's daemon");
     assert!(err.contains("neither root nor this user"), "{err}");
     let (ok, err) = gcs_as(NOBODY, dir.path(), &["status"]);
     assert!(ok, "nobody could not use its own daemon: {err}");
-    let _ = d.kill();
-    let _ = d.wait();
 }
 
 #[test]
@@ -144,18 +148,20 @@ fn one_user_may_hold_only_so_many_sessions() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut d = daemon(dir.path(), "[limits]\nmax_clients_per_user = 1\n");
+    let _d = daemon(dir.path(), "[limits]\nmax_clients_per_user = 1\n");
     // nobody holds one session open.
-    let mut held = Command::new(bin("gcs"))
-        .args(["join", "g"])
-        .env("GCS_SOCKET", dir.path().join("gcsd.sock"))
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _held = Running(
+        Command::new(bin("gcs"))
+            .args(["join", "g"])
+            .env("GCS_SOCKET", dir.path().join("gcsd.sock"))
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut refused = String::new();
     for _ in 0..100 {
         std::thread::sleep(Duration::from_millis(50));
@@ -168,10 +174,6 @@ fn one_user_may_hold_only_so_many_sessions() {
     assert!(refused.contains("max_clients_per_user"), "{refused}");
     let (ok, err) = gcs_as(0, dir.path(), &["status"]);
     assert!(ok, "root was limited: {err}");
-    let _ = held.kill();
-    let _ = held.wait();
-    let _ = d.kill();
-    let _ = d.wait();
 }
 
 /// `gcs status --json` as `uid`: the JSON line.
@@ -199,13 +201,11 @@ fn only_administrators_see_the_clients_and_groups_in_the_status() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut d = daemon(dir.path(), "[access]\nadmin_uids = [4242]\n");
+    let _d = daemon(dir.path(), "[access]\nadmin_uids = [4242]\n");
     let plain = status_json(NOBODY, dir.path());
     assert_eq!(plain["clients"], serde_json::json!([]), "{plain}");
     assert!(plain["counters"].is_object(), "{plain}");
     let admin = status_json(0, dir.path());
     let clients = admin["clients"].as_array().expect("a list of clients");
     assert!(!clients.is_empty(), "{admin}");
-    let _ = d.kill();
-    let _ = d.wait();
 }
