@@ -373,14 +373,7 @@ impl Config {
         }
         // What the protocol itself may fill: the seal's part is not its to use.
         let inner = ProtocolConfig {
-            max_datagram: Some(
-                protocol.max_datagram.unwrap_or(ETHERNET_DATAGRAM)
-                    - if auth.key_file.is_some() {
-                        crate::seal::OVERHEAD
-                    } else {
-                        0
-                    },
-            ),
+            max_datagram: Some(protocol_datagram(&protocol, &auth)),
             ..protocol.clone()
         };
         validate_protocol(&inner, cluster.len(), peers.len() + 1)?;
@@ -418,15 +411,7 @@ impl Config {
             listen: self.listen,
             peers: self.peers.clone(),
             // With a key, every datagram grows by the seal's header and tag on the way out.
-            max_datagram: self
-                .protocol
-                .max_datagram
-                .unwrap_or(ETHERNET_DATAGRAM)
-                .saturating_sub(if self.auth.key_file.is_some() {
-                    crate::seal::OVERHEAD
-                } else {
-                    0
-                }),
+            max_datagram: protocol_datagram(&self.protocol, &self.auth),
             send_window: self.protocol.send_window_bytes,
             heartbeat: Duration::from_millis(self.protocol.heartbeat_ms),
             retransmit: Duration::from_millis(self.protocol.retransmit_ms),
@@ -441,6 +426,20 @@ impl Config {
     pub fn max_client_frame(&self) -> usize {
         self.limits.max_message_size + gcs::wire::FRAME_HEADROOM
     }
+}
+
+/// The datagram the protocol itself may fill: `protocol.max_datagram`, less the seal's header
+/// and tag when there is a cluster key.
+fn protocol_datagram(protocol: &ProtocolConfig, auth: &AuthConfig) -> usize {
+    let seal = if auth.key_file.is_some() {
+        crate::seal::OVERHEAD
+    } else {
+        0
+    };
+    protocol
+        .max_datagram
+        .unwrap_or(ETHERNET_DATAGRAM)
+        .saturating_sub(seal)
 }
 
 fn validate_limits(l: &LimitsConfig) -> Result<(), ConfigError> {

@@ -67,26 +67,18 @@ pub struct Daemon {
 
 /// The UDP socket, and the seal of this daemon's life if it has a cluster key: datagrams are
 /// sealed on the way out and opened on the way in, before the core sees anything of them.
+#[derive(Debug)]
 struct Peers {
     udp: UdpSocket,
     seal: Option<Seal>,
 }
 
-impl std::fmt::Debug for Peers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Peers")
-            .field("udp", &self.udp)
-            .field("seal", &self.seal)
-            .finish()
-    }
-}
-
 impl Peers {
     /// Hands the core a datagram from `from`, opened first if there is a key.
-    fn take_in(&mut self, core: &mut Core, now: Time, from: SocketAddr, bytes: Bytes) {
+    fn take_in(&mut self, core: &mut Core, now: Time, from: SocketAddr, bytes: BytesMut) {
         match &mut self.seal {
-            None => core.handle_datagram(now, from, bytes),
-            Some(seal) => match seal.open(from, &bytes) {
+            None => core.handle_datagram(now, from, bytes.freeze()),
+            Some(seal) => match seal.open(from, bytes) {
                 Ok(inner) => core.handle_datagram(now, from, inner),
                 Err(why) => core.handle_unauthenticated(from, &why),
             },
@@ -215,7 +207,7 @@ impl Daemon {
                 // Daemon traffic first: acknowledgements and heartbeats never wait behind clients.
                 received = peers.udp.recv_buf_from(&mut buf) => {
                     if let Ok((_, from)) = received {
-                        peers.take_in(&mut core, clock.now(), from, buf.split().freeze());
+                        peers.take_in(&mut core, clock.now(), from, buf.split());
                     }
                     // Take in what else has arrived before answering, so acknowledgements batch.
                     for _ in 0..BATCH {
@@ -223,7 +215,7 @@ impl Daemon {
                             buf.reserve(RECV_BUFFER);
                         }
                         match peers.udp.try_recv_buf_from(&mut buf) {
-                            Ok((_, from)) => peers.take_in(&mut core, clock.now(), from, buf.split().freeze()),
+                            Ok((_, from)) => peers.take_in(&mut core, clock.now(), from, buf.split()),
                             Err(_) => break,
                         }
                     }

@@ -275,55 +275,42 @@ impl Seal {
         out.freeze()
     }
 
-    /// Opens `sealed` from `from`: the datagram it carries, if it is authentic and new.
-    pub fn open(&mut self, from: SocketAddr, sealed: &[u8]) -> Result<Bytes, Unsealed> {
+    /// Opens `sealed` from `from`: the datagram it carries, if it is authentic and new. It is
+    /// decrypted where it lies; the datagram returned shares its memory.
+    pub fn open(&mut self, from: SocketAddr, mut sealed: BytesMut) -> Result<Bytes, Unsealed> {
         if sealed.len() < OVERHEAD || sealed[..4] != MAGIC || sealed[4] != VERSION {
             return Err(Unsealed::NotSealed);
         }
         if !self.peers.contains(&from) {
             return Err(Unsealed::Stranger);
         }
-        let mut key_id = [0u8; KEY_ID_LEN];
-        key_id.copy_from_slice(&sealed[5..5 + KEY_ID_LEN]);
-        let mut life = [0u8; LIFE_LEN];
-        life.copy_from_slice(&sealed[5 + KEY_ID_LEN..5 + KEY_ID_LEN + LIFE_LEN]);
-        let mut c = [0u8; 8];
-        c.copy_from_slice(&sealed[HEADER_LEN - 8..HEADER_LEN]);
-        let counter = u64::from_be_bytes(c);
+        let field = |at: usize, len: usize| &sealed[at..at + len];
+        let key_id: [u8; KEY_ID_LEN] = field(5, KEY_ID_LEN).try_into().unwrap_or_default();
+        let life: [u8; LIFE_LEN] = field(5 + KEY_ID_LEN, LIFE_LEN)
+            .try_into()
+            .unwrap_or_default();
+        let counter = u64::from_be_bytes(field(HEADER_LEN - 8, 8).try_into().unwrap_or_default());
         let slot = (from, life, key_id);
+        // A life seen before opens with its key and must be new to its window; a first datagram
+        // of a life derives the key, which is kept only if the datagram proves authentic.
         let fresh = match self.lives.get(&slot) {
-            Some(known) => {
-                if !known.window.is_new(counter) {
-                    return Err(Unsealed::Replayed);
-                }
-                None
-            }
-            None => {
-                let key = if key_id == self.primary_id {
-                    &self.primary
-                } else {
-                    match &self.next {
-                        Some((k, id)) if *id == key_id => k,
-                        _ => return Err(Unsealed::UnknownKey(hex(&key_id))),
-                    }
-                };
-                Some(key.life_key(&life, from))
-            }
+            Some(known) if !known.window.is_new(counter) => return Err(Unsealed::Replayed),
+            Some(_) => None,
+            None => Some(self.key_of(key_id)?.life_key(&life, from)),
         };
-        let mut body = sealed[HEADER_LEN..].to_vec();
+        let mut body = sealed.split_off(HEADER_LEN);
         let key = match (&fresh, self.lives.get(&slot)) {
             (Some(k), _) => k,
             (None, Some(known)) => &known.key,
             (None, None) => return Err(Unsealed::Forged),
         };
-        let opened = key
-            .open_in_place(nonce(counter), Aad::from(&sealed[..HEADER_LEN]), &mut body)
-            .map_err(|_| Unsealed::Forged)?;
-        let len = opened.len();
+        let len = key
+            .open_in_place(nonce(counter), Aad::from(&sealed[..]), &mut body)
+            .map_err(|_| Unsealed::Forged)?
+            .len();
         body.truncate(len);
         // Authentic: only now does it change any state.
         self.opens += 1;
-        let opens = self.opens;
         if let Some(key) = fresh {
             self.forget_old_lives(from);
             self.lives.insert(
@@ -331,15 +318,26 @@ impl Seal {
                 PeerLife {
                     key,
                     window: ReplayWindow::default(),
-                    used: opens,
+                    used: 0,
                 },
             );
         }
         if let Some(known) = self.lives.get_mut(&slot) {
             known.window.take(counter);
-            known.used = opens;
+            known.used = self.opens;
         }
-        Ok(Bytes::from(body))
+        Ok(body.freeze())
+    }
+
+    /// The key with id `id`: the primary or the next one.
+    fn key_of(&self, id: [u8; KEY_ID_LEN]) -> Result<&ClusterKey, Unsealed> {
+        if id == self.primary_id {
+            return Ok(&self.primary);
+        }
+        match &self.next {
+            Some((k, next)) if *next == id => Ok(k),
+            _ => Err(Unsealed::UnknownKey(hex(&id))),
+        }
     }
 
     /// Makes room for one more life of `addr`.
@@ -391,14 +389,23 @@ mod tests {
         assert_eq!(sealed.len(), 5 + OVERHEAD);
         assert!(!sealed.windows(5).any(|w| w == b"hello"), "sent in clear");
         assert_eq!(
-            b.open(addr(1), &sealed).unwrap(),
+            b.open(addr(1), BytesMut::from(&sealed[..])).unwrap(),
             Bytes::from_static(b"hello")
         );
-        assert_eq!(b.open(addr(1), &sealed), Err(Unsealed::Replayed));
-        assert_eq!(b.open(addr(9), &a.seal(b"x")), Err(Unsealed::Stranger));
+        assert_eq!(
+            b.open(addr(1), BytesMut::from(&sealed[..])),
+            Err(Unsealed::Replayed)
+        );
+        assert_eq!(
+            b.open(addr(9), BytesMut::from(&a.seal(b"x")[..])),
+            Err(Unsealed::Stranger)
+        );
         // From another peer's address it is not authentic: a key holder cannot pass its
         // datagrams off as another daemon's by replaying them.
-        assert_eq!(b.open(addr(3), &a.seal(b"x")), Err(Unsealed::Forged));
+        assert_eq!(
+            b.open(addr(3), BytesMut::from(&a.seal(b"x")[..])),
+            Err(Unsealed::Forged)
+        );
     }
 
     #[test]
@@ -408,9 +415,15 @@ mod tests {
         for i in 0..sealed.len() * 8 {
             let mut bad = sealed.to_vec();
             bad[i / 8] ^= 1 << (i % 8);
-            assert!(b.open(addr(1), &bad).is_err(), "bit {i} flipped was taken");
+            assert!(
+                b.open(addr(1), BytesMut::from(&bad[..])).is_err(),
+                "bit {i} flipped was taken"
+            );
         }
-        assert!(b.open(addr(1), &sealed).is_ok(), "the original is refused");
+        assert!(
+            b.open(addr(1), BytesMut::from(&sealed[..])).is_ok(),
+            "the original is refused"
+        );
     }
 
     #[test]
@@ -418,10 +431,13 @@ mod tests {
         let mut a = Seal::new(key(1), None, [1; LIFE_LEN], addr(1), [addr(2)]);
         let mut b = Seal::new(key(2), None, [2; LIFE_LEN], addr(2), [addr(1)]);
         assert!(matches!(
-            b.open(addr(1), &a.seal(b"x")),
+            b.open(addr(1), BytesMut::from(&a.seal(b"x")[..])),
             Err(Unsealed::UnknownKey(_))
         ));
-        assert_eq!(b.open(addr(1), b"GCS\x03 plain"), Err(Unsealed::NotSealed));
+        assert_eq!(
+            b.open(addr(1), BytesMut::from(&b"GCS\x03 plain"[..])),
+            Err(Unsealed::NotSealed)
+        );
     }
 
     #[test]
@@ -429,8 +445,8 @@ mod tests {
         let mut old = Seal::new(key(1), None, [1; LIFE_LEN], addr(1), [addr(2)]);
         let mut new = Seal::new(key(2), None, [3; LIFE_LEN], addr(1), [addr(2)]);
         let mut b = Seal::new(key(1), Some(key(2)), [2; LIFE_LEN], addr(2), [addr(1)]);
-        assert!(b.open(addr(1), &old.seal(b"x")).is_ok());
-        assert!(b.open(addr(1), &new.seal(b"y")).is_ok());
+        assert!(b.open(addr(1), BytesMut::from(&old.seal(b"x")[..])).is_ok());
+        assert!(b.open(addr(1), BytesMut::from(&new.seal(b"y")[..])).is_ok());
         assert_eq!(b.seal(b"z").get(5..9), Some(&key(1).id()[..]));
     }
 
@@ -441,13 +457,17 @@ mod tests {
             .map(|i| a.seal(format!("{i}").as_bytes()))
             .collect();
         // Newest first, then the older ones: those within the window open, once each.
-        assert!(b.open(addr(1), &sealed[2999]).is_ok());
+        assert!(b.open(addr(1), BytesMut::from(&sealed[2999][..])).is_ok());
         for (i, s) in sealed.iter().enumerate().take(2999).rev() {
             let behind = 2999 - i as u64;
-            assert_eq!(b.open(addr(1), s).is_ok(), behind < WINDOW, "datagram {i}");
+            assert_eq!(
+                b.open(addr(1), BytesMut::from(&s[..])).is_ok(),
+                behind < WINDOW,
+                "datagram {i}"
+            );
         }
         for s in &sealed {
-            assert!(b.open(addr(1), s).is_err());
+            assert!(b.open(addr(1), BytesMut::from(&s[..])).is_err());
         }
     }
 
@@ -456,7 +476,10 @@ mod tests {
         let mut b = Seal::new(key(7), None, [0; LIFE_LEN], addr(2), [addr(1)]);
         for life in 1..=10u8 {
             let mut a = Seal::new(key(7), None, [life; LIFE_LEN], addr(1), [addr(2)]);
-            assert!(b.open(addr(1), &a.seal(b"x")).is_ok(), "life {life}");
+            assert!(
+                b.open(addr(1), BytesMut::from(&a.seal(b"x")[..])).is_ok(),
+                "life {life}"
+            );
         }
         assert_eq!(b.lives.len(), LIVES_PER_PEER);
     }
@@ -468,8 +491,8 @@ mod tests {
             let mut framed = b"GCSA\x01".to_vec();
             framed.extend_from_slice(&key(7).id());
             framed.extend_from_slice(&bytes);
-            proptest::prop_assert!(b.open(addr(1), &bytes).is_err());
-            proptest::prop_assert!(b.open(addr(1), &framed).is_err());
+            proptest::prop_assert!(b.open(addr(1), BytesMut::from(&bytes[..])).is_err());
+            proptest::prop_assert!(b.open(addr(1), BytesMut::from(&framed[..])).is_err());
         }
     }
 

@@ -49,14 +49,11 @@ impl Core {
             .cluster
             .as_ref()
             .is_some_and(|c| c.is_current(from, &header));
-        if in_view {
-            let reach = self.clock_reach();
-            if chunks.iter().any(|chunk| Cluster::is_absurd(chunk, reach)) {
-                if self.membership.suspect(from) {
-                    tracing::warn!(peer = %from, "suspecting a daemon: it sent timestamps beyond any daemon's reach");
-                }
-                return self.drop_datagram(from, Refused::ClockJump);
+        if in_view && self.beyond_reach(&chunks) {
+            if self.membership.suspect(from) {
+                tracing::warn!(peer = %from, "suspecting a daemon: it sent timestamps beyond any daemon's reach");
             }
+            return self.drop_datagram(from, Refused::ClockJump);
         }
         if self.membership.heard(from, self.now) {
             tracing::info!(peer = %from, "heard from a suspected daemon again");
@@ -105,22 +102,27 @@ impl Core {
             tracing::debug!(%from, view = header.view, "dropped a datagram of another daemon view");
             return;
         }
-        if !in_view {
-            let reach = self.clock_reach();
-            if rest.iter().any(|chunk| Cluster::is_absurd(chunk, reach)) {
-                return self.drop_datagram(from, Refused::ClockJump);
-            }
+        if !in_view && self.beyond_reach(&rest) {
+            return self.drop_datagram(from, Refused::ClockJump);
         }
-        let allowance = self.membership.retransmit_allowance(
-            from,
-            self.now,
-            self.config.max_retransmit_bytes_per_second,
-        );
+        // The sender's retransmission credit matters only to a datagram that asks for some.
+        let asks = rest.iter().any(|c| matches!(c, Chunk::Nack { .. }));
+        let allowance = if asks {
+            self.membership.retransmit_allowance(
+                from,
+                self.now,
+                self.config.max_retransmit_bytes_per_second,
+            )
+        } else {
+            0
+        };
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
         let intake = c.take_in(header.sender, rest, allowance);
-        self.membership.charge_retransmit(from, intake.resent_bytes);
+        if asks {
+            self.membership.charge_retransmit(from, intake.resent_bytes);
+        }
         self.tx.ack_due |= intake.ack_due;
         self.counters.duplicates_dropped += intake.duplicates;
         self.counters.datagrams_dropped += intake.undecodable;
@@ -130,6 +132,12 @@ impl Core {
         for d in intake.deliveries {
             self.apply(d);
         }
+    }
+
+    /// True if any of `chunks` carries a timestamp beyond every honest clock's reach.
+    fn beyond_reach(&self, chunks: &[Chunk]) -> bool {
+        let reach = self.clock_reach();
+        chunks.iter().any(|chunk| Cluster::is_absurd(chunk, reach))
     }
 
     /// Drops a datagram, or a part of one, and counts it. The first from each address is logged

@@ -92,13 +92,7 @@ pub struct AccessConfig {
 impl AccessConfig {
     /// Whether `peer` may connect. Root and the daemon's own user always may.
     pub fn may_connect(&self, peer: Peer, daemon_uid: u32) -> Result<(), ErrorInfo> {
-        let open = self.allow_uids.is_empty() && self.allow_gids.is_empty();
-        if open
-            || peer.uid == 0
-            || peer.uid == daemon_uid
-            || self.allow_uids.contains(&peer.uid)
-            || self.allow_gids.contains(&peer.gid)
-        {
+        if listed(&self.allow_uids, &self.allow_gids, peer, daemon_uid) {
             return Ok(());
         }
         Err(ErrorInfo::new(
@@ -115,13 +109,7 @@ impl AccessConfig {
     /// or one named in `admin_uids` / `admin_gids`; everyone if both are empty), else without
     /// the clients and groups of the daemon.
     pub fn status_for(&self, peer: Peer, daemon_uid: u32, status: &Status) -> Option<Status> {
-        let everyone = self.admin_uids.is_empty() && self.admin_gids.is_empty();
-        if everyone
-            || peer.uid == 0
-            || peer.uid == daemon_uid
-            || self.admin_uids.contains(&peer.uid)
-            || self.admin_gids.contains(&peer.gid)
-        {
+        if listed(&self.admin_uids, &self.admin_gids, peer, daemon_uid) {
             return None;
         }
         Some(Status {
@@ -172,6 +160,16 @@ impl AccessConfig {
             None => Ok(()),
         }
     }
+}
+
+/// True if `peer` is in `uids` or `gids`, is root or the daemon's own user, or both lists are
+/// empty (nobody singled out, so everyone).
+fn listed(uids: &[u32], gids: &[u32], peer: Peer, daemon_uid: u32) -> bool {
+    (uids.is_empty() && gids.is_empty())
+        || peer.uid == 0
+        || peer.uid == daemon_uid
+        || uids.contains(&peer.uid)
+        || gids.contains(&peer.gid)
 }
 
 #[cfg(test)]
