@@ -11,8 +11,9 @@ use std::process::ExitCode;
 ///
 /// Serves the applications of this host over a Unix socket: process groups, views, and multicast
 /// in reliable, fifo, causal, agreed and safe order. With no flags it runs a one-daemon cluster on
-/// /tmp/gcsd.sock and UDP 127.0.0.1:4804; with --peer (one per other daemon) it is one daemon of a
-/// cluster. Flags override the config file.
+/// UDP 127.0.0.1:4804 and the default socket (/run/gcsd/gcsd.sock as root, else
+/// $XDG_RUNTIME_DIR/gcsd.sock, else /tmp/gcsd-UID/gcsd.sock); with --peer (one per other daemon)
+/// it is one daemon of a cluster. Flags override the config file.
 #[derive(Debug, Parser)]
 #[command(name = "gcsd", version, about, long_about)]
 struct Args {
@@ -25,7 +26,8 @@ struct Args {
     /// Cluster name; daemons of other clusters are ignored [default: gcs].
     #[arg(long, value_name = "NAME")]
     cluster: Option<String>,
-    /// Unix socket path clients connect to [default: /tmp/gcsd.sock].
+    /// Unix socket path clients connect to [default: /run/gcsd/gcsd.sock as root, else
+    /// $XDG_RUNTIME_DIR/gcsd.sock, else /tmp/gcsd-UID/gcsd.sock].
     #[arg(long, short = 's', value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Permission bits of the socket file, in octal [default: 0660].

@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::names;
+use crate::socket_path::default_socket_path;
 use crate::wire::{
     self, DaemonView, GroupView, Limits, Message, Order, Request, RequestId, Response, Status,
     WatchTarget,
@@ -12,24 +13,10 @@ use crate::wire::{
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
-
-/// Where `gcsd` listens when neither its configuration nor the client names another path.
-pub const DEFAULT_SOCKET_PATH: &str = "/tmp/gcsd.sock";
-
-/// The environment variable that overrides [`DEFAULT_SOCKET_PATH`] for clients.
-pub const SOCKET_ENV: &str = "GCS_SOCKET";
-
-/// The socket path a client uses when none is given: `$GCS_SOCKET`, else [`DEFAULT_SOCKET_PATH`].
-pub fn default_socket_path() -> PathBuf {
-    std::env::var_os(SOCKET_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET_PATH))
-}
 
 /// Something that happened in a group or the cluster, as [`Client::recv`] returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +63,7 @@ impl Client {
             })?;
         // Only a daemon of root or of this user is trusted with what this client sends.
         let daemon_uid = stream.peer_cred()?.uid();
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
+        let me = crate::socket_path::effective_uid();
         if daemon_uid != 0 && daemon_uid != me {
             return Err(Error::Impostor {
                 path: path.to_path_buf(),

@@ -9,7 +9,7 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), gcs::Error> {
-//!     // Connects to $GCS_SOCKET, or /tmp/gcsd.sock.
+//!     // Connects to $GCS_SOCKET, else this user's daemon, else /run/gcsd/gcsd.sock.
 //!     let mut client = Client::connect("alice").await?;
 //!     client.join("chat").await?;
 //!     client.multicast(&["chat"], Order::Agreed, "hello, group").await?;
@@ -35,10 +35,15 @@
 mod client;
 mod error;
 pub mod names;
+mod socket_path;
 pub mod wire;
 
-pub use client::{default_socket_path, Client, Event, DEFAULT_SOCKET_PATH, SOCKET_ENV};
+pub use client::{Client, Event};
 pub use error::{Error, Result};
+pub use socket_path::{
+    daemon_socket_path, default_socket_path, private_dir_for, socket_path_for, DEFAULT_SOCKET_PATH,
+    SOCKET_ENV,
+};
 pub use wire::{
     ClientInfo, Counters, DaemonView, ErrorCode, ErrorInfo, GroupInfo, GroupView, Limits, Message,
     Order, PeerInfo, Reason, Status, ViewChangeInfo,

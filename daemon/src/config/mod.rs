@@ -284,7 +284,7 @@ impl Config {
         let socket = o
             .socket
             .or(file.socket)
-            .unwrap_or_else(|| PathBuf::from(gcs::DEFAULT_SOCKET_PATH));
+            .unwrap_or_else(gcs::daemon_socket_path);
         if socket.as_os_str().is_empty() {
             return Err(invalid("socket", "the socket path is empty"));
         }

@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn defaults_are_valid() {
     let c = Config::from_toml("").unwrap();
-    assert_eq!(c.socket, PathBuf::from(gcs::DEFAULT_SOCKET_PATH));
+    assert_eq!(c.socket, gcs::daemon_socket_path());
     assert_eq!(c.listen.port(), DEFAULT_PORT);
     assert_eq!(c.socket_mode, DEFAULT_SOCKET_MODE);
     assert!(c.peers.is_empty());

@@ -20,6 +20,17 @@ pub enum SocketError {
     /// Something that is not a socket is in the way.
     #[error("{0} exists and is not a socket; remove it or choose another --socket")]
     NotASocket(PathBuf),
+    /// The private directory the socket goes in is not private.
+    #[error(
+        "{path} {why}; the socket would not be private there. Remove it (another user may have \
+         made it to catch this daemon's clients) or give this daemon another --socket"
+    )]
+    UnsafeDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The operating system refused.
     #[error("cannot listen on {path}: {source}")]
     Io {
@@ -54,6 +65,55 @@ impl Drop for SocketFile {
     }
 }
 
+/// Makes sure the directory the socket goes in exists. The private directory under `/tmp` of
+/// this daemon's user is created with mode 0700 and, when it is already there, must be a real
+/// directory of this user that nobody else may enter; any other missing directory is created with
+/// mode 0755.
+fn prepare_dir(dir: &Path) -> Result<(), SocketError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let io_err = |source| SocketError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if me == 0 || dir != gcs::private_dir_for(me) {
+        return std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(io_err);
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err(e)),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(io_err)?;
+    let why = if !meta.file_type().is_dir() {
+        Some("is not a directory".to_string())
+    } else if meta.uid() != me {
+        Some(format!(
+            "belongs to uid {}, not to this daemon's uid {me}",
+            meta.uid()
+        ))
+    } else if meta.mode() & 0o077 != 0 {
+        Some(format!(
+            "has mode {:04o}; it must be 0700",
+            meta.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(SocketError::UnsafeDir {
+            path: dir.to_path_buf(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Claims `path` and listens on it with permission bits `mode`. Must run inside a tokio runtime.
 pub fn bind(path: &Path, mode: u32) -> Result<(UnixListener, SocketFile), SocketError> {
     let io_err = |source| SocketError::Io {
@@ -81,7 +141,7 @@ pub fn bind(path: &Path, mode: u32) -> Result<(UnixListener, SocketFile), Socket
         Err(e) => return Err(io_err(e)),
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io_err)?;
+        prepare_dir(parent)?;
     }
     // The socket is bound under a temporary name, given its mode, and only then renamed into
     // place, so no client can connect while it still has the default (umask) permissions.

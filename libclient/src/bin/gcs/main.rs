@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(Debug, Args)]
 struct Global {
-    /// The daemon's socket [default: $GCS_SOCKET, else /tmp/gcsd.sock].
+    /// The daemon's socket [default: $GCS_SOCKET, else this user's daemon's socket if it exists
+    /// ($XDG_RUNTIME_DIR/gcsd.sock or /tmp/gcsd-UID/gcsd.sock), else /run/gcsd/gcsd.sock].
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
     /// The client name to ask for; the private name is NAME#daemon [default: one the daemon picks].
