@@ -26,10 +26,19 @@ fn from_peer(chunks: &[Chunk], max: usize) -> Bytes {
 /// acknowledgement that lets it through the total order and the view barrier at once: past its
 /// timestamp, in the next epoch.
 fn join_from_peer(member: &str, n: u64) -> Bytes {
-    let body = gcsd::core::packet::encode_item(&gcsd::core::packet::Item::Join {
-        group: "g".into(),
-        member: member.into(),
-    });
+    item_from_peer(
+        &gcsd::core::packet::Item::Join {
+            group: "g".into(),
+            member: member.into(),
+        },
+        n,
+    )
+}
+
+/// A datagram from daemon 1 with `item` as the `n`th item of its stream, let through the order
+/// at once as [`join_from_peer`]'s is.
+fn item_from_peer(item: &gcsd::core::packet::Item, n: u64) -> Bytes {
+    let body = gcsd::core::packet::encode_item(item);
     from_peer(
         &[
             Chunk::Data(DataChunk {
@@ -241,5 +250,70 @@ fn a_peers_nacks_can_make_this_daemon_retransmit_only_so_much_per_second() {
     assert!(
         sent <= (1 << 20) + 128 * 1024,
         "{sent} bytes sent in answer to one peer within a second"
+    );
+}
+
+#[test]
+fn a_peer_cannot_hand_clients_anything_but_a_message_of_its_own_clients() {
+    use gcsd::core::packet::Item;
+    let mut p = common::pair();
+    let r = p.client(0, "receiver");
+    p.request(
+        0,
+        r,
+        Request::Join {
+            id: RequestId(1),
+            group: "g".into(),
+        },
+    );
+    p.settle();
+    p.responses.clear();
+    // What used to travel verbatim to clients: a frame of the peer's choosing, here one that
+    // would tell the client its daemon is closing its session.
+    let forged = Bytes::from(gcs::wire::encode_response_frame(
+        &gcs::wire::Response::Closing {
+            error: gcs::ErrorInfo::new(gcs::ErrorCode::Shutdown, "forged"),
+        },
+    ));
+    // The item as the wire has it, written out by hand: kind 1 (multicast), order 3 (agreed),
+    // the sender, one group, and then the bytes that follow.
+    let mut raw = vec![1u8, 3, 0, 4];
+    raw.extend_from_slice(b"x#d1");
+    raw.extend_from_slice(&[0, 1, 0, 1, b'g']);
+    raw.extend_from_slice(&forged);
+    let in_its_own_name = gcsd::core::packet::decode_item(Bytes::from(raw)).unwrap();
+    p.datagram(0, addr(1), item_from_peer(&in_its_own_name, 1));
+    p.drain(0);
+    assert!(
+        !p.responses
+            .iter()
+            .any(|(_, _, r)| matches!(r, gcs::wire::Response::Closing { .. })),
+        "a peer's bytes reached a client as a response: {:?}",
+        p.responses
+    );
+    let got: Vec<_> = p
+        .delivered
+        .iter()
+        .map(|(_, to, m)| (to.clone(), m.clone()))
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, vec![r]);
+    assert_eq!(
+        (got[0].1.sender.as_str(), &got[0].1.payload),
+        ("x#d1", &forged)
+    );
+    // In the name of this daemon's own client: dropped.
+    let impersonating = Item::multicast(
+        Order::Agreed,
+        vec!["g".into()],
+        "receiver#d0".into(),
+        Bytes::from_static(b"hi"),
+    );
+    p.datagram(0, addr(1), item_from_peer(&impersonating, 2));
+    p.drain(0);
+    assert_eq!(
+        p.delivered.len(),
+        1,
+        "a message in another daemon's client's name was delivered"
     );
 }

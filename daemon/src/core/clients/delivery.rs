@@ -14,18 +14,19 @@ impl Core {
     /// Carries out one delivered item: a message to the local members of its groups, or a group
     /// operation that changes a view.
     pub(crate) fn apply(&mut self, delivery: Delivery) {
-        if let Item::Join { member, .. } | Item::Leave { member, .. } = &delivery.item {
-            // Only a daemon speaks for its own clients: an operation on another daemon's client
-            // is a bug or a lie, and would corrupt that daemon's sessions or everyone's group
-            // table.
-            let origin = self
-                .cluster
-                .as_ref()
-                .and_then(|c| c.view.ids.get(delivery.origin as usize));
-            if origin.is_none_or(|o| crate::core::groups::daemon_of(member) != o.name) {
-                tracing::warn!(%member, "ignoring a group operation a daemon made for another's client");
-                return;
-            }
+        let (Item::Join { member, .. }
+        | Item::Leave { member, .. }
+        | Item::Multicast { sender: member, .. }) = &delivery.item;
+        // Only a daemon speaks for its own clients: an operation on another daemon's client, or a
+        // message in its name, is a bug or a lie, and would corrupt that daemon's sessions or
+        // everyone's group table, or put words in another client's mouth.
+        let origin = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.view.ids.get(delivery.origin as usize));
+        if origin.is_none_or(|o| crate::core::groups::daemon_of(member) != o.name) {
+            tracing::warn!(%member, "ignoring an item a daemon sent for another daemon's client");
+            return;
         }
         match delivery.item {
             Item::Multicast {

@@ -1,5 +1,6 @@
 //! Items: what a daemon's stream carries (a client's multicast, a join, a leave), and their byte
-//! layout inside data chunks.
+//! layout inside data chunks. A multicast travels as its fields and payload; each daemon builds
+//! the frame its clients read from them.
 //!
 //! Owns the item encoding and its defensive decoding; it never looks at datagrams, chunks or
 //! order state. Integers are big-endian, strings carry a 16-bit length.
@@ -19,9 +20,14 @@ pub enum Item {
         groups: Vec<String>,
         /// The sending client's private name.
         sender: String,
-        /// The message as receivers get it: a whole client frame (length prefix included),
-        /// encoded once by the origin daemon and handed to every receiving client unchanged.
+        /// The message as local clients get it: a whole client frame (length prefix included),
+        /// encoded once by each daemon from the fields here and handed to every receiving client
+        /// unchanged. Never taken from the wire, so a peer cannot make a client read anything but
+        /// a message with these groups, this sender and this order.
         frame: Bytes,
+        /// The body: the tail of `frame`, which is all of the message the wire carries besides
+        /// the fields above.
+        payload: Bytes,
     },
     /// `member` joins `group`.
     Join {
@@ -44,6 +50,7 @@ pub enum Item {
 impl Item {
     /// A multicast item, with its client frame built once here.
     pub fn multicast(order: Order, groups: Vec<String>, sender: String, payload: Bytes) -> Item {
+        let len = payload.len();
         let frame = Bytes::from(gcs::wire::encode_response_frame(
             &gcs::wire::Response::Message(gcs::Message {
                 groups: groups.clone(),
@@ -52,11 +59,15 @@ impl Item {
                 payload,
             }),
         ));
+        // The payload is the frame's last field, written as is: share those bytes rather than
+        // keep a second copy.
+        let payload = frame.slice(frame.len() - len..);
         Item::Multicast {
             order,
             groups,
             sender,
             frame,
+            payload,
         }
     }
 
@@ -140,10 +151,13 @@ pub fn encode_item(item: &Item) -> Bytes {
             order,
             groups,
             sender,
-            frame,
+            payload,
+            ..
         } => {
             buf.reserve(
-                16 + sender.len() + groups.iter().map(|g| g.len() + 2).sum::<usize>() + frame.len(),
+                16 + sender.len()
+                    + groups.iter().map(|g| g.len() + 2).sum::<usize>()
+                    + payload.len(),
             );
             buf.put_u8(ITEM_MULTICAST);
             buf.put_u8(order_code(*order));
@@ -152,7 +166,7 @@ pub fn encode_item(item: &Item) -> Bytes {
             for g in groups.iter().take(u16::MAX as usize) {
                 put_str16(&mut buf, g);
             }
-            buf.put_slice(frame);
+            buf.put_slice(payload);
         }
         Item::Join { group, member } => {
             buf.put_u8(ITEM_JOIN);
@@ -173,7 +187,7 @@ pub fn encode_item(item: &Item) -> Bytes {
     buf.freeze()
 }
 
-/// Decodes an item. The payload of a multicast shares `bytes`' memory.
+/// Decodes an item. A multicast's client frame is built here, from the decoded fields.
 pub fn decode_item(bytes: Bytes) -> Result<Item, DecodeError> {
     let mut r = Reader { bytes, pos: 0 };
     let str16 = |r: &mut Reader| -> Result<String, DecodeError> {
@@ -194,20 +208,8 @@ pub fn decode_item(bytes: Bytes) -> Result<Item, DecodeError> {
             let groups = (0..n)
                 .map(|_| str16(&mut r))
                 .collect::<Result<Vec<_>, _>>()?;
-            let frame = r.take(r.left())?;
-            // The frame goes to clients as it is: it must at least be a frame of its own length.
-            let announced = frame
-                .get(..4)
-                .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize);
-            if announced != Some(frame.len().saturating_sub(4)) {
-                return Err(DecodeError::Invalid("message frame length"));
-            }
-            Item::Multicast {
-                order,
-                groups,
-                sender,
-                frame,
-            }
+            let payload = r.take(r.left())?;
+            Item::multicast(order, groups, sender, payload)
         }
         ITEM_JOIN => {
             let group = str16(&mut r)?;

@@ -21,7 +21,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 pub const MAGIC: [u8; 4] = *b"GCSD";
 
 /// The format version this daemon speaks; datagrams of another version are dropped.
-pub const WIRE_VERSION: u8 = 3;
+pub const WIRE_VERSION: u8 = 4;
 
 /// The sender index a datagram carries before its sender has formed a view.
 pub const NO_INDEX: u16 = u16::MAX;
@@ -58,10 +58,11 @@ pub fn max_control_body(max_datagram: usize, cluster_len: usize) -> usize {
         .saturating_sub(CONTROL_CHUNK_OVERHEAD)
 }
 
-/// The largest item a daemon builds from a message of `max_message` bytes: the request's frame
-/// limit bounds the payload plus the group names, and an item holds the names twice (its own list
-/// and the client frame inside it) with a little more framing. Every daemon of a cluster should
-/// use the same `limits.max_message_size`, or one may refuse to reassemble another's items.
+/// The largest item a daemon takes from a message of `max_message` bytes: the request's frame
+/// limit bounds the payload plus the group names; an item holds them once, with its own framing
+/// (two length bytes a name, which may be more than the request's), so the bound leaves twice
+/// the room. Every daemon of a cluster should use the same `limits.max_message_size`, or one may
+/// refuse to reassemble another's items.
 pub fn max_item(max_message: usize) -> usize {
     2 * (max_message + gcs::wire::FRAME_HEADROOM) + 1024
 }
