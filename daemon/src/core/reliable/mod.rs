@@ -134,6 +134,10 @@ pub struct Streams {
     max_item: usize,
     /// Bytes of out-of-order chunks kept per stream at most.
     max_ahead_bytes: usize,
+    /// Bytes of in-order chunks not yet stable kept per stream of another daemon at most: its
+    /// send window bounds an honest origin's, with slack for acks that reach it before this
+    /// daemon; past it, a peer's chunks are dropped and asked for again once some are stable.
+    max_history_bytes: usize,
     streams: Vec<Stream>,
     /// `acked[e][d]`: daemon `e` has all of `d`'s stream up to here (this daemon's row is kept
     /// current from `streams`).
@@ -156,12 +160,14 @@ pub struct Streams {
 
 impl Streams {
     /// Empty streams for a view of `n` daemons, reassembling items of at most `max_item` bytes
-    /// and keeping at most `max_ahead_bytes` of out-of-order chunks per stream.
+    /// and keeping at most `max_ahead_bytes` of out-of-order chunks per stream, and that and one
+    /// largest item more of another daemon's chunks that are not yet stable.
     pub fn new(me: u16, n: usize, max_item: usize, max_ahead_bytes: usize) -> Self {
         Streams {
             me,
             max_item,
             max_ahead_bytes,
+            max_history_bytes: max_ahead_bytes.saturating_add(max_item),
             streams: (0..n).map(|_| Stream::default()).collect(),
             acked: vec![vec![0; n]; n],
             own_unstable: 0,
@@ -372,6 +378,15 @@ impl Streams {
             }
             return receipt;
         }
+        if s.bytes - s.ahead_bytes + chunk.body.len() > self.max_history_bytes {
+            // More unstable bytes than an honest origin holds: some daemon is not acknowledging
+            // (it will be removed) or the origin ignores its window. Asked for again later.
+            receipt.new = false;
+            if s.nack_at.is_none() {
+                s.nack_at = Some(Time::ZERO);
+            }
+            return receipt;
+        }
         s.bytes += chunk.body.len();
         self.append(o, chunk, &mut receipt);
         loop {
@@ -476,7 +491,11 @@ impl Streams {
         let mut moved = false;
         for (d, r) in ack.received.iter().enumerate() {
             // An ack cannot claim more of a stream than its origin has announced to anyone; a
-            // claim beyond this daemon's own stream is a lie or a bug and is capped.
+            // claim beyond this daemon's own stream is a lie or a bug and is capped. A claim
+            // about a third daemon's stream is not: it speaks only for the sender (whether the
+            // sender has those chunks), and stability and NACK targets are only ever asked of
+            // chunks this daemon holds or knows of, so a claim past them changes nothing, while
+            // capping an honest one that outran the chunk would delay stability to the next ack.
             let r = if d == self.me as usize {
                 (*r).min(self.streams[d].contiguous)
             } else {

@@ -200,6 +200,45 @@ fn out_of_order_chunks_are_kept_only_up_to_a_byte_limit() {
     assert_eq!(got, 6);
 }
 
+#[test]
+fn unstable_in_order_chunks_are_kept_only_up_to_a_byte_limit() {
+    // The history limit: 2000 bytes of window slack and one item of at most 1000.
+    let mut a = Streams::new(0, 2, 1 << 20, 1 << 20);
+    let mut b = Streams::new(1, 2, 1000, 2000);
+    let chunks: Vec<_> = (0..8)
+        .flat_map(|k| a.send(k + 1, 0, &item_of(800), 1000))
+        .collect();
+    let taken: usize = chunks
+        .iter()
+        .map(|c| b.receive(c.clone()).items.len())
+        .sum();
+    // Up to 3000 in order, and up to 2000 beyond the first chunk it could not keep.
+    assert!(b.held_bytes() <= 5000, "{} bytes held", b.held_bytes());
+    assert!(
+        taken < 8,
+        "every chunk was kept although nothing became stable"
+    );
+    // Once the origin acknowledges its own, they are stable here, and the rest is asked for.
+    let ack = Ack {
+        clock: 8,
+        last_seq: 8,
+        epoch: 0,
+        frontier: 0,
+        received: a.received_vector(),
+    };
+    b.on_ack(0, &ack);
+    let mut got = taken;
+    for _ in 0..8 {
+        for n in b.due_nacks(Time(0), std::time::Duration::ZERO) {
+            for c in a.chunks_for(n.origin, &n.ranges, 1 << 20) {
+                got += b.receive(c).items.len();
+            }
+        }
+        b.on_ack(0, &ack);
+    }
+    assert_eq!(got, 8);
+}
+
 fn item_of(size: usize) -> Item {
     Item::multicast(
         Order::Fifo,
