@@ -101,6 +101,7 @@ fn every_configuration_key_is_in_the_manual_and_accepted() {
         "heartbeat_ms",
         "hello_ms",
         "failure_timeout_ms",
+        "shutdown_grace_ms",
     ];
     for key in keys {
         assert!(

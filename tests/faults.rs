@@ -153,3 +153,34 @@ async fn a_daemon_stopped_with_sigterm_is_removed_without_waiting_for_the_timeou
         .collect();
     assert_history_correct(logs);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_stopped_with_sigterm_first_gets_what_it_accepted_to_the_others() {
+    const COUNT: usize = 300;
+    let mut cluster = TestCluster::start(2, "").await;
+    let mut receiver = Recorder::new(cluster.daemons[0].client("r").await);
+    receiver.join("g").await;
+    let mut sender = Recorder::new(cluster.daemons[1].client("s").await);
+    sender.join("g").await;
+    receiver.wait_for_members("g", 2).await;
+    sender.wait_for_members("g", 2).await;
+    for _ in 0..COUNT {
+        sender.send(&["g"], gcs::Order::Agreed).await;
+    }
+    // Every message is now in its daemon's stream: accepted.
+    sender.client.sync().await.expect("sync");
+    let status = cluster.daemons[1].stop_with(libc::SIGTERM);
+    assert!(status.success(), "gcsd exited with {status}");
+    // The sender's session ended with the daemon's word why, after its own messages.
+    let ended = loop {
+        match sender.client.recv().await {
+            Ok(_) => continue,
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(ended.contains("shutting down"), "{ended}");
+    sender.crashed();
+    receiver.drain(QUIET).await;
+    assert_eq!(receiver.delivered(), COUNT, "the other daemon missed some");
+    assert_history_correct(vec![receiver.process_log(), sender.process_log()]);
+}

@@ -143,8 +143,9 @@ impl Daemon {
         self.peers.udp.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then tells every client, waits briefly for their queues
-    /// to drain, and removes the socket file.
+    /// Serves until `shutdown` completes; then gets this daemon's messages to the others (within
+    /// `protocol.shutdown_grace_ms`), tells every client, waits briefly for their queues to
+    /// drain, and removes the socket file.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Daemon {
             config,
@@ -189,7 +190,8 @@ impl Daemon {
         let timer = tokio::time::sleep_until(clock.instant(Time::ZERO));
         tokio::pin!(timer);
         let mut armed: Option<Time> = None;
-        loop {
+        let mut stopping = false;
+        while !core.has_stopped() {
             let deadline = core.poll_timeout();
             if deadline != armed {
                 if let Some(t) = deadline {
@@ -203,7 +205,14 @@ impl Daemon {
             }
             tokio::select! {
                 biased;
-                _ = &mut shutdown => break,
+                _ = &mut shutdown, if !stopping => {
+                    // The core drains first (its messages reach every daemon, or its grace
+                    // period ends), then tells the clients and says goodbye; the loop runs on
+                    // until then.
+                    tracing::info!("stopping: getting this daemon's messages to the others first");
+                    stopping = true;
+                    core.handle_shutdown(clock.now());
+                }
                 // Daemon traffic first: acknowledgements and heartbeats never wait behind clients.
                 received = peers.udp.recv_buf_from(&mut buf) => {
                     if let Ok((_, from)) = received {
@@ -279,9 +288,6 @@ impl Daemon {
             }
             state.drain(&mut core, &clock, &mut peers).await;
         }
-        tracing::info!("shutting down: telling clients");
-        core.handle_shutdown(clock.now());
-        state.drain(&mut core, &clock, &mut peers).await;
         drop(listener);
         drop(socket_file);
         tasks.close();

@@ -3,12 +3,14 @@
 //!
 //! - `cargo test -p gcsd --test sim` runs two fixed batches: seeds on a network that loses,
 //!   duplicates and delays datagrams, and seeds that add daemon faults (crashes, some in the
-//!   middle of a view change, restarts, daemons that start late, pauses longer than the failure
-//!   timeout, partitions symmetric, one-way and overlapping, heals).
+//!   middle of a view change, stops that drain before their goodbye, restarts, daemons that start
+//!   late, pauses longer than the failure timeout, partitions symmetric, one-way and overlapping,
+//!   heals).
 //! - `GCS_SIM_SEEDS=N` runs N seeds per batch instead, starting at `GCS_SIM_BASE` (default 0);
 //!   `GCS_SIM_FAULTS=1` or `0` runs only the batch with or without faults.
 //! - `GCS_SIM_SEED=S cargo test -p gcsd --test sim replay -- --nocapture` replays seed S
-//!   (with `GCS_SIM_FAULTS=1` for a seed of the fault batch). Each failure prints its command.
+//!   (with `GCS_SIM_FAULTS=1` for a seed of the fault batch; with `RUST_LOG=info` or finer, the
+//!   daemons' log). Each failure prints its command.
 //! - `GCS_SIM_DIGESTS=FILE` writes one line per seed run (batch, seed, digest of every output of
 //!   every daemon, output count) to FILE: two builds whose files are equal behaved the same,
 //!   datagram for datagram, which is how a refactor shows it changed nothing.
@@ -57,6 +59,7 @@ fn batch(faults: bool, default_count: u64) {
     let mut failures = Vec::new();
     let mut delivered = 0;
     let mut faults_injected = 0;
+    let mut stops_finished = 0;
     let mut digests = String::new();
     for seed in base..base + count {
         let outcome = run_seed(seed, faults);
@@ -68,6 +71,11 @@ fn batch(faults: bool, default_count: u64) {
         ));
         delivered += outcome.delivered;
         faults_injected += outcome.faults.len();
+        stops_finished += outcome
+            .faults
+            .iter()
+            .filter(|f| f.ends_with(" stopped"))
+            .count();
         if !outcome.violations.is_empty() {
             failures.push(outcome.report(Some(flag(faults))));
         } else if outcome.held_bytes != 0 {
@@ -93,6 +101,10 @@ fn batch(faults: bool, default_count: u64) {
         !faults || faults_injected > 0,
         "the fault batch injected no fault: it is not exercising the view change"
     );
+    assert!(
+        !faults || count < 100 || stops_finished > 0,
+        "no daemon of the fault batch finished stopping: the drain before a goodbye is not exercised"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -110,6 +122,15 @@ fn a_batch_of_seeds_with_daemon_faults_keeps_every_guarantee() {
 fn replay() {
     let seed = env_u64("GCS_SIM_SEED").unwrap_or(1);
     let faults = env_u64("GCS_SIM_FAULTS").unwrap_or(0) != 0;
+    // With RUST_LOG set, the daemons' log lines, each in its span naming the daemon and the
+    // simulated time.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .without_time()
+            .try_init();
+    }
     let outcome = run_seed(seed, faults);
     println!(
         "seed {seed}: {:?}\n{} messages sent, {} deliveries, {} violations",

@@ -161,3 +161,43 @@ fn a_restarted_coordinator_whose_rounds_are_behind_is_told_and_merges_at_once() 
         );
     }
 }
+
+#[test]
+fn a_goodbye_of_an_earlier_life_does_not_keep_its_new_life_out() {
+    let mut net = formed(3);
+    // d2 stops: its goodbye reaches both others, which go on as [d0, d1].
+    {
+        let now = net.now();
+        net.core_mut(2).handle_shutdown(now);
+    }
+    net.drain(2);
+    assert!(net.core(2).has_stopped());
+    net.deliver_now();
+    net.kill(2);
+    net.run_for(Duration::from_millis(500));
+    assert_eq!(net.core(1).daemon_view().members, vec!["d0", "d1"]);
+    // Its new life reaches d0 but not d1, so d1 never hears one of its hellos; d0 runs the
+    // change that takes it in, and d1 installs it from d0's messages.
+    net.set_fate(|s| {
+        if s.from == 2 && s.to == 1 {
+            Fate::Lose
+        } else {
+            Fate::Deliver
+        }
+    });
+    restart(&mut net, 2, 3);
+    for _ in 0..300 {
+        net.run_for(Duration::from_millis(10));
+        if net.core(1).daemon_view().members.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(net.core(1).daemon_view().members, vec!["d0", "d1", "d2"]);
+    // Once the link is back, d1 hears the new life: the old goodbye must not make it deaf.
+    net.deliver_all();
+    net.run_for(Duration::from_millis(500));
+    let settled = net.core(1).daemon_view();
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(settled.members, vec!["d0", "d1", "d2"]);
+    assert_eq!(net.core(1).daemon_view(), settled, "the view kept changing");
+}

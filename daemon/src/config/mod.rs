@@ -106,6 +106,9 @@ pub struct ProtocolConfig {
     pub hello_ms: u64,
     /// A member not heard from for this long is suspected, in ms (`failure_timeout_ms`).
     pub failure_timeout_ms: u64,
+    /// How long a stopping daemon waits for every other daemon to hold the messages it accepted,
+    /// in ms (`shutdown_grace_ms`).
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for ProtocolConfig {
@@ -117,6 +120,7 @@ impl Default for ProtocolConfig {
             retransmit_ms: 5,
             hello_ms: 100,
             failure_timeout_ms: 500,
+            shutdown_grace_ms: 2000,
         }
     }
 }
@@ -417,6 +421,7 @@ impl Config {
             retransmit: Duration::from_millis(self.protocol.retransmit_ms),
             hello: Duration::from_millis(self.protocol.hello_ms),
             failure_timeout: Duration::from_millis(self.protocol.failure_timeout_ms),
+            shutdown_grace: Duration::from_millis(self.protocol.shutdown_grace_ms),
             // The driver sets the real one when it starts the daemon.
             incarnation: 0,
         }
@@ -562,6 +567,12 @@ fn validate_protocol(
         if v == 0 || v > 60_000 {
             return Err(invalid(key, "must be between 1 and 60000"));
         }
+    }
+    if p.shutdown_grace_ms > 600_000 {
+        return Err(invalid(
+            "protocol.shutdown_grace_ms",
+            "must be between 0 (stop at once) and 600000",
+        ));
     }
     if p.failure_timeout_ms <= p.heartbeat_ms {
         return Err(invalid(

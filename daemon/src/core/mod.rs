@@ -49,6 +49,7 @@ mod order;
 pub mod packet;
 mod reliable;
 mod service;
+mod shutdown;
 mod time;
 mod transmit;
 
@@ -120,6 +121,9 @@ pub struct CoreConfig {
     pub hello: Duration,
     /// A member not heard from for this long is suspected and removed by a view change.
     pub failure_timeout: Duration,
+    /// How long a stopping daemon waits for every other daemon to hold its messages before it
+    /// says goodbye anyway.
+    pub shutdown_grace: Duration,
     /// Which life of this daemon this is: larger at every start (the driver uses the wall clock
     /// in microseconds), so a restarted daemon is a new member. It is also where the Lamport
     /// clock of a daemon's first view starts, so the group view ids a restarted daemon makes
@@ -150,6 +154,7 @@ impl CoreConfig {
             retransmit: Duration::from_millis(5),
             hello: Duration::from_millis(100),
             failure_timeout: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(2),
             incarnation: 1,
         }
     }
@@ -249,7 +254,7 @@ pub struct Core {
     counters: Counters,
     /// Addresses whose bad datagrams have been logged once.
     warned: WarnOnce,
-    shutting_down: bool,
+    stopping: shutdown::Stopping,
 }
 
 impl Core {
@@ -275,7 +280,7 @@ impl Core {
             outputs: VecDeque::new(),
             counters: Counters::default(),
             warned: WarnOnce::default(),
-            shutting_down: false,
+            stopping: shutdown::Stopping::No,
         };
         core.service();
         core
@@ -287,7 +292,7 @@ impl Core {
     pub fn handle_connect(&mut self, now: Time) -> ClientId {
         self.advance(now);
         let id = self.clients.sessions.open();
-        if self.shutting_down {
+        if self.is_stopping() {
             self.close(id, Some(shutdown_error()));
         }
         id
@@ -360,17 +365,6 @@ impl Core {
         self.service();
     }
 
-    /// The daemon is stopping: every client is told and its session ends.
-    pub fn handle_shutdown(&mut self, now: Time) {
-        self.advance(now);
-        self.shutting_down = true;
-        self.say_goodbye();
-        for id in self.clients.sessions.ids() {
-            self.close(id, Some(shutdown_error()));
-        }
-        self.service();
-    }
-
     // ---- outputs ----
 
     /// The next thing the driver must do, if any. Drain after every input.
@@ -388,12 +382,13 @@ impl Core {
 
     /// False while this daemon's unstable messages fill its send window: the driver stops reading
     /// client requests until it is true again, so fast senders wait instead of growing memory.
+    /// False for good once the daemon is stopping.
     pub fn accepts_client_input(&self) -> bool {
         let unstable = self
             .cluster
             .as_ref()
             .map_or(0, |c| c.streams.own_unstable_bytes());
-        unstable + self.backlog.bytes < self.config.send_window
+        unstable + self.backlog.bytes < self.config.send_window && !self.is_stopping()
     }
 
     // ---- getters ----

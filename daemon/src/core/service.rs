@@ -8,8 +8,13 @@ use super::{Core, Time};
 
 impl Core {
     /// Everything due at `self.now`: deliveries that became possible, hellos, acknowledgements,
-    /// NACKs.
+    /// NACKs; and, while stopping, whether the daemon is done.
     pub(super) fn service(&mut self) {
+        self.service_protocol();
+        self.check_stopping();
+    }
+
+    fn service_protocol(&mut self) {
         let now = self.now;
         self.send_hellos_if_due();
         self.detect_failures();
@@ -37,6 +42,9 @@ impl Core {
     /// The next time [`Core::service`] has something to do.
     pub(super) fn next_deadline(&self) -> Option<Time> {
         let mut t = self.next_change_deadline();
+        if let Some(stop) = self.stop_deadline() {
+            t = Some(t.map_or(stop, |t| t.min(stop)));
+        }
         // Called for every turn of the driver's loop: no allocation.
         if self.membership.peers().any(|a| self.is_outsider(a)) {
             t = Some(t.map_or(self.tx.next_hello, |t| t.min(self.tx.next_hello)));

@@ -1,4 +1,5 @@
-//! Daemon faults: crashes (some in the middle of a view change), restarts as a new incarnation,
+//! Daemon faults: crashes (some in the middle of a view change), stops (SIGTERM: a drain, then a
+//! goodbye), restarts as a new incarnation,
 //! late starts, pauses longer than the failure timeout, partitions symmetric, one-way and
 //! overlapping, and heals; and the liveness check of the calm phase.
 //!
@@ -62,11 +63,24 @@ impl Sim {
             return;
         }
         let d = self.rng.below(n as u64) as usize;
-        let live = self.net.nodes.iter().filter(|d| d.alive).count();
+        // Daemons that stay up: a stopping one is about to go.
+        let live = self
+            .net
+            .nodes
+            .iter()
+            .filter(|d| d.alive && !d.core.is_stopping())
+            .count();
         let what = match self.rng.below(8) {
-            0 if self.net.nodes[d].alive && live > 1 => {
-                self.crash(d);
-                format!("crash d{d}")
+            0 if self.net.nodes[d].alive && !self.net.nodes[d].core.is_stopping() && live > 1 => {
+                if self.rng.below(2) == 0 {
+                    self.crash(d);
+                    format!("crash d{d}")
+                } else {
+                    // SIGTERM: the daemon drains, then says goodbye; it is gone once stopped.
+                    self.net.nodes[d].core.handle_shutdown(self.net.now);
+                    self.drain(d);
+                    format!("stop d{d}")
+                }
             }
             1 if !self.net.nodes[d].alive => {
                 self.restart(d);
@@ -129,6 +143,14 @@ impl Sim {
             _ => return,
         };
         self.faults.push(format!("{} {what}", self.net.now));
+    }
+
+    /// A daemon that has finished stopping is gone, as its process would be.
+    pub(super) fn gone_if_stopped(&mut self, d: usize) {
+        if self.net.nodes[d].alive && self.net.nodes[d].core.has_stopped() {
+            self.faults.push(format!("{} d{d} stopped", self.net.now));
+            self.crash(d);
+        }
     }
 
     pub(super) fn crash(&mut self, d: usize) {

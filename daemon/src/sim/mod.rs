@@ -293,6 +293,7 @@ impl Sim {
                 }
             }
             if overflowed.is_empty() {
+                self.gone_if_stopped(d);
                 return;
             }
             for id in overflowed {

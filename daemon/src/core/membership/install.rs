@@ -245,7 +245,8 @@ impl Core {
         self.view_change.installed_at = self.now;
         for m in &install.members {
             if m.addr != self.config.listen {
-                self.membership.installed_with(m.addr, self.now);
+                self.membership
+                    .installed_with(m.addr, m.incarnation, self.now);
             }
         }
         self.tx.outgoing.clear();

@@ -324,13 +324,15 @@ impl Membership {
             .is_some_and(|p| !std::mem::replace(&mut p.suspected, true))
     }
 
-    /// `addr` was in the view just installed: it has just taken part, so it counts as heard at
-    /// `now` and is no longer suspected.
-    pub fn installed_with(&mut self, addr: SocketAddr, now: Time) {
+    /// A view with the life `incarnation` of the daemon at `addr` was installed at `now`: it
+    /// counts as heard, and a goodbye of any other life of it is over (the view is the proof of
+    /// the new life, whether or not one of its hellos reached this daemon).
+    pub fn installed_with(&mut self, addr: SocketAddr, incarnation: u64, now: Time) {
         if let Some(p) = self.peers.get_mut(&addr) {
             p.last_heard = Some(now);
             p.suspected = false;
         }
+        self.forget_departure_unless(addr, incarnation);
     }
 
     /// The daemon at `addr` said that its life `incarnation` is stopping.

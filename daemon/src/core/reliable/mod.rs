@@ -198,6 +198,36 @@ impl Streams {
         self.own_unstable
     }
 
+    /// This daemon's own items that not every daemon has yet, in stream order (an item whose
+    /// first chunks are already stable is left out: it cannot be read whole any more).
+    pub fn own_unstable_items(&self) -> Vec<Item> {
+        let mut out = Vec::new();
+        let mut parts: Option<BytesMut> = None;
+        for c in &self.streams[self.me as usize].history {
+            let whole = match c.frag {
+                Frag::Whole => Some(c.body.clone()),
+                Frag::First => {
+                    parts = Some(BytesMut::from(&c.body[..]));
+                    None
+                }
+                Frag::Middle | Frag::Last => {
+                    if let Some(p) = parts.as_mut() {
+                        p.extend_from_slice(&c.body);
+                    }
+                    if c.frag == Frag::Last {
+                        parts.take().map(BytesMut::freeze)
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(item) = whole.and_then(|b| packet::decode_item(b).ok()) {
+                out.push(item);
+            }
+        }
+        out
+    }
+
     /// Bytes held in all history buffers and out-of-order stores.
     pub fn held_bytes(&self) -> usize {
         self.streams.iter().map(|s| s.bytes).sum()
