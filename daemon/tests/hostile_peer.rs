@@ -317,3 +317,57 @@ fn a_peer_cannot_hand_clients_anything_but_a_message_of_its_own_clients() {
         "a message in another daemon's client's name was delivered"
     );
 }
+
+#[test]
+fn a_peer_cannot_put_words_in_a_third_daemons_stream() {
+    use gcsd::core::packet::Item;
+    let mut p = Rig::formed(3, |c| c.send_window = common::WINDOW);
+    let r = p.client(0, "receiver");
+    p.request(
+        0,
+        r,
+        Request::Join {
+            id: RequestId(1),
+            group: "g".into(),
+        },
+    );
+    p.settle();
+    // d1 passes on, unasked, a "chunk of d2's stream": the first, before d2 has sent it.
+    let forged = Item::multicast(
+        Order::Reliable,
+        vec!["g".into()],
+        "x#d2".into(),
+        Bytes::from_static(b"forged"),
+    );
+    let view = p.core(0).daemon_view().view_id;
+    let header = Header {
+        cluster: "gcs".into(),
+        sender: 1,
+        view,
+    };
+    let mut b = DatagramBuilder::new(&header, 1472);
+    assert!(b.push(&Chunk::Data(DataChunk {
+        origin: 2,
+        seq: 1,
+        ts: 5,
+        epoch: 0,
+        frag: Frag::Whole,
+        body: gcsd::core::packet::encode_item(&forged),
+    })));
+    p.datagram(0, addr(1), b.finish());
+    p.drain(0);
+    // Then d2's own first message.
+    let x = p.client(2, "x");
+    p.request(
+        2,
+        x,
+        Request::Multicast {
+            id: RequestId(2),
+            groups: vec!["g".into()],
+            order: Order::Reliable,
+            payload: Bytes::from_static(b"real"),
+        },
+    );
+    p.settle();
+    assert_eq!(p.payloads(0), vec![Bytes::from_static(b"real")]);
+}

@@ -130,7 +130,7 @@ impl Cluster {
             match chunk {
                 Chunk::Data(d) => {
                     self.orderer.observe(d.ts);
-                    let receipt = self.streams.receive(d);
+                    let receipt = self.streams.receive_from(sender, d);
                     if receipt.new {
                         intake.ack_due = true;
                     } else {

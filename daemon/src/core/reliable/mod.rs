@@ -10,7 +10,9 @@
 use super::packet::{self, Ack, DataChunk, Frag, Item};
 use super::time::Time;
 use bytes::{Bytes, BytesMut};
-use std::collections::{BTreeMap, VecDeque};
+use stream::Stream;
+
+mod stream;
 
 /// Out-of-order chunks kept per stream at most; chunks further ahead are dropped (and asked for
 /// again later), so a bogus sequence number cannot make a daemon allocate without bound.
@@ -32,76 +34,6 @@ pub struct Received {
     pub epoch: u64,
     /// The item.
     pub item: Item,
-}
-
-/// One daemon's stream as this daemon holds it.
-#[derive(Debug, Default)]
-struct Stream {
-    /// Every chunk up to here has been received.
-    contiguous: u64,
-    /// Chunks `stable+1 ..= contiguous`, kept for retransmission until every daemon has them.
-    history: VecDeque<DataChunk>,
-    /// The sequence number before `history`'s first chunk: everything up to it is stable.
-    stable: u64,
-    /// Chunks received beyond a gap.
-    ahead: BTreeMap<u64, DataChunk>,
-    /// The highest sequence number the origin is known to have used.
-    announced: u64,
-    /// Fragments of the item being reassembled.
-    assembling: Vec<Bytes>,
-    /// Their bytes, kept as they arrive so each fragment costs the same however many came before.
-    assembled: usize,
-    /// Largest timestamp known to bound the origin's future items (from complete items and acks
-    /// applied in stream order).
-    heard_ts: u64,
-    /// Largest epoch known from the origin, likewise.
-    heard_epoch: u64,
-    /// The newest ack from the origin that cannot be applied yet because of a gap before it.
-    waiting_ack: Option<(u64, u64, u64)>,
-    /// When to ask for the missing chunks next, if any are missing.
-    nack_at: Option<Time>,
-    /// How many times the current gap has been asked for.
-    nack_tries: u32,
-    /// Bytes of chunk bodies in `history` and `ahead`.
-    bytes: usize,
-    /// Bytes of chunk bodies in `ahead` alone.
-    ahead_bytes: usize,
-    /// The item being reassembled has grown past the largest allowed: its parts are dropped
-    /// until the next item starts.
-    oversized: bool,
-}
-
-impl Stream {
-    fn has_gap(&self) -> bool {
-        self.announced > self.contiguous || !self.ahead.is_empty()
-    }
-
-    /// Missing ranges between what is contiguous and what is known to exist.
-    fn gaps(&self) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        let mut next = self.contiguous + 1;
-        for &seq in self.ahead.keys() {
-            if seq > next {
-                out.push((next, seq - 1));
-            }
-            next = seq + 1;
-            if out.len() >= MAX_NACK_RANGES {
-                return out;
-            }
-        }
-        if self.announced >= next {
-            out.push((next, self.announced));
-        }
-        out
-    }
-
-    fn chunk(&self, seq: u64) -> Option<&DataChunk> {
-        if seq > self.stable && seq <= self.contiguous {
-            self.history.get((seq - self.stable - 1) as usize)
-        } else {
-            self.ahead.get(&seq)
-        }
-    }
 }
 
 /// A request for missing chunks, due now.
@@ -378,6 +310,27 @@ impl Streams {
         out
     }
 
+    /// Takes in a chunk that daemon `from` sent: of its own stream, or of another daemon's that
+    /// this daemon asked it for. Any other is dropped: a daemon passing on chunks unasked could
+    /// put its own words in another daemon's stream before the real ones arrive.
+    pub fn receive_from(&mut self, from: u16, chunk: DataChunk) -> Receipt {
+        let relayed = from != chunk.origin;
+        let asked = self
+            .streams
+            .get(chunk.origin as usize)
+            .is_some_and(|s| s.asked.contains(&from));
+        if relayed && !asked {
+            tracing::debug!(
+                from,
+                origin = chunk.origin,
+                seq = chunk.seq,
+                "dropped a chunk of another daemon's stream that was not asked for"
+            );
+            return Receipt::default();
+        }
+        self.receive(chunk)
+    }
+
     /// Takes in a chunk of another daemon's stream (new or retransmitted).
     pub fn receive(&mut self, chunk: DataChunk) -> Receipt {
         let mut receipt = Receipt::default();
@@ -439,6 +392,7 @@ impl Streams {
         if !s.has_gap() {
             s.nack_at = None;
             s.nack_tries = 0;
+            s.asked.clear();
         }
         self.acked[self.me as usize][o] = self.streams[o].contiguous;
         // The other daemons may have acknowledged these chunks before this one got them.
@@ -610,6 +564,7 @@ impl Streams {
             if ranges.is_empty() {
                 s.nack_at = None;
                 s.nack_tries = 0;
+                s.asked.clear();
                 continue;
             }
             let s = &self.streams[o];
@@ -640,6 +595,9 @@ impl Streams {
             let s = &mut self.streams[o];
             s.nack_tries += 1;
             s.nack_at = Some(now + retry);
+            if target as usize != o && !s.asked.contains(&target) {
+                s.asked.push(target);
+            }
         }
         out
     }

@@ -116,7 +116,21 @@ fn missing_chunks_are_asked_of_the_origin_first_then_of_a_daemon_that_has_them()
     );
     let resent = d1.chunks_for(0, &second[0].ranges, 1 << 20);
     assert_eq!(resent, c1);
-    assert_eq!(d2.receive(resent[0].clone()).items.len(), 2);
+    // Passed on by d1, which was asked: taken.
+    assert_eq!(d2.receive_from(1, resent[0].clone()).items.len(), 2);
+}
+
+#[test]
+fn a_chunk_of_another_stream_is_taken_only_from_a_daemon_asked_for_it() {
+    let mut d0 = Streams::new(0, 3, 1 << 20, 1 << 20);
+    let mut d2 = Streams::new(2, 3, 1 << 20, 1 << 20);
+    let c1 = d0.send(1, 0, &item("1", Order::Fifo), 1000);
+    // d1 passes it on unasked: dropped.
+    let r = d2.receive_from(1, c1[0].clone());
+    assert!(!r.new && r.items.is_empty());
+    assert_eq!(d2.held_bytes(), 0);
+    // From its origin: taken.
+    assert_eq!(d2.receive_from(0, c1[0].clone()).items.len(), 1);
 }
 
 #[test]
