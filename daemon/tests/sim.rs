@@ -8,6 +8,9 @@
 //!   heals).
 //! - `GCS_SIM_SEEDS=N` runs N seeds per batch instead, starting at `GCS_SIM_BASE` (default 0);
 //!   `GCS_SIM_FAULTS=1` or `0` runs only the batch with or without faults.
+//! - A third batch has a hostile member (`sim/hostile.rs`): the last daemon sends forgeries of
+//!   every kind, under its own address (a key holder) and from an address nobody lists (no key),
+//!   besides running the protocol; `GCS_SIM_HOSTILE=1` runs only it, and replays its seeds.
 //! - `GCS_SIM_SEED=S cargo test -p gcsd --test sim replay -- --nocapture` replays seed S
 //!   (with `GCS_SIM_FAULTS=1` for a seed of the fault batch; with `RUST_LOG=info` or finer, the
 //!   daemons' log). Each failure prints its command.
@@ -17,25 +20,66 @@
 
 use gcsd::sim::{Outcome, Sim, SimConfig};
 
-/// The run of `seed`: its configuration drawn from the seed, with daemon faults or without.
-fn run_seed(seed: u64, faults: bool) -> Outcome {
-    let mut cfg = SimConfig::from_seed(seed);
-    if !faults {
-        // No faults, and a failure timeout long enough that loss alone never changes the view.
-        cfg.fault_rate = 0.0;
-        cfg.late_daemons = 0;
-        cfg.failure_timeout = std::time::Duration::from_secs(3);
-    }
-    Sim::with_config(seed, cfg).run()
+/// Which batch a run belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A lossy network, no faults.
+    Plain,
+    /// Daemon faults too.
+    Faults,
+    /// No faults, but one member (the last daemon) that also sends forgeries of every kind.
+    Hostile,
 }
 
-/// The environment setting that selects a seed's batch, for its replay command.
-fn flag(faults: bool) -> &'static str {
-    if faults {
-        " GCS_SIM_FAULTS=1"
-    } else {
-        ""
+impl Kind {
+    /// The batch the environment asks for: `GCS_SIM_HOSTILE=1`, else `GCS_SIM_FAULTS=1` or `0`;
+    /// `None` for every batch.
+    fn chosen() -> Option<Kind> {
+        if env_u64("GCS_SIM_HOSTILE").is_some_and(|h| h != 0) {
+            return Some(Kind::Hostile);
+        }
+        env_u64("GCS_SIM_FAULTS").map(|f| if f != 0 { Kind::Faults } else { Kind::Plain })
     }
+
+    /// The environment setting that selects this batch, for a replay command.
+    fn flag(self) -> &'static str {
+        match self {
+            Kind::Plain => "",
+            Kind::Faults => " GCS_SIM_FAULTS=1",
+            Kind::Hostile => " GCS_SIM_HOSTILE=1",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Plain => "plain",
+            Kind::Faults => "faults",
+            Kind::Hostile => "hostile",
+        }
+    }
+}
+
+/// The run of `seed`: its configuration drawn from the seed, set for the batch `kind`.
+fn run_seed(seed: u64, kind: Kind) -> Outcome {
+    let mut cfg = SimConfig::from_seed(seed);
+    match kind {
+        Kind::Plain => {
+            // No faults, and a failure timeout long enough that loss alone never changes the
+            // view.
+            cfg.fault_rate = 0.0;
+            cfg.late_daemons = 0;
+            cfg.failure_timeout = std::time::Duration::from_secs(3);
+        }
+        Kind::Faults => {}
+        Kind::Hostile => {
+            // The forgeries are the faults; at least two honest daemons to lie to.
+            cfg.fault_rate = 0.0;
+            cfg.daemons = cfg.daemons.max(3);
+            cfg.late_daemons = 0;
+            cfg.hostile_rate = 0.3;
+        }
+    }
+    Sim::with_config(seed, cfg).run()
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -49,23 +93,29 @@ const CI_SEEDS: u64 = 100;
 /// Seeds the CI batch with faults runs: faults are drawn per run, so it takes more.
 const CI_FAULT_SEEDS: u64 = 200;
 
-/// Runs a batch unless `GCS_SIM_FAULTS` asks for the other one only.
-fn batch(faults: bool, default_count: u64) {
-    if env_u64("GCS_SIM_FAULTS").is_some_and(|f| (f != 0) != faults) {
+/// Seeds the CI batch with a hostile member runs.
+const CI_HOSTILE_SEEDS: u64 = 100;
+
+/// Runs the batch `kind` unless the environment asks for another one only.
+fn batch(kind: Kind, default_count: u64) {
+    if Kind::chosen().is_some_and(|k| k != kind) {
         return;
     }
+    let faults = kind == Kind::Faults;
     let count = env_u64("GCS_SIM_SEEDS").unwrap_or(default_count);
     let base = env_u64("GCS_SIM_BASE").unwrap_or(0);
     let mut failures = Vec::new();
     let mut delivered = 0;
     let mut faults_injected = 0;
     let mut stops_finished = 0;
+    let mut lies = 0;
     let mut digests = String::new();
     for seed in base..base + count {
-        let outcome = run_seed(seed, faults);
+        let outcome = run_seed(seed, kind);
+        lies += outcome.lies;
         digests.push_str(&format!(
             "{} {seed} {:016x} {}\n",
-            if faults { "faults" } else { "plain" },
+            kind.name(),
             outcome.trace,
             outcome.outputs
         ));
@@ -77,18 +127,18 @@ fn batch(faults: bool, default_count: u64) {
             .filter(|f| f.ends_with(" stopped"))
             .count();
         if !outcome.violations.is_empty() {
-            failures.push(outcome.report(Some(flag(faults))));
+            failures.push(outcome.report(Some(kind.flag())));
         } else if outcome.held_bytes != 0 {
             failures.push(format!(
                 "seed {seed}: {} bytes still held after everything settled (garbage not collected)\n\
                  replay with: GCS_SIM_SEED={seed}{} cargo test -p gcsd --test sim replay -- --nocapture\n",
                 outcome.held_bytes,
-                flag(faults)
+                kind.flag()
             ));
         }
     }
     if let Ok(path) = std::env::var("GCS_SIM_DIGESTS") {
-        let path = format!("{path}.{}", if faults { "faults" } else { "plain" });
+        let path = format!("{path}.{}", kind.name());
         if let Err(e) = std::fs::write(&path, digests) {
             panic!("cannot write the digests to {path}: {e}");
         }
@@ -105,23 +155,32 @@ fn batch(faults: bool, default_count: u64) {
         !faults || count < 100 || stops_finished > 0,
         "no daemon of the fault batch finished stopping: the drain before a goodbye is not exercised"
     );
+    assert!(
+        kind != Kind::Hostile || lies > 0,
+        "the hostile batch sent no forgery: it is not exercising anything"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
 fn a_batch_of_seeds_keeps_every_guarantee() {
-    batch(false, CI_SEEDS);
+    batch(Kind::Plain, CI_SEEDS);
 }
 
 #[test]
 fn a_batch_of_seeds_with_daemon_faults_keeps_every_guarantee() {
-    batch(true, CI_FAULT_SEEDS);
+    batch(Kind::Faults, CI_FAULT_SEEDS);
+}
+
+#[test]
+fn a_batch_of_seeds_with_a_hostile_member_keeps_every_guarantee() {
+    batch(Kind::Hostile, CI_HOSTILE_SEEDS);
 }
 
 #[test]
 fn replay() {
     let seed = env_u64("GCS_SIM_SEED").unwrap_or(1);
-    let faults = env_u64("GCS_SIM_FAULTS").unwrap_or(0) != 0;
+    let kind = Kind::chosen().unwrap_or(Kind::Plain);
     // With RUST_LOG set, the daemons' log lines, each in its span naming the daemon and the
     // simulated time.
     if std::env::var_os("RUST_LOG").is_some() {
@@ -131,7 +190,7 @@ fn replay() {
             .without_time()
             .try_init();
     }
-    let outcome = run_seed(seed, faults);
+    let outcome = run_seed(seed, kind);
     println!(
         "seed {seed}: {:?}\n{} messages sent, {} deliveries, {} violations",
         outcome.config,
@@ -142,7 +201,7 @@ fn replay() {
     assert!(
         outcome.violations.is_empty(),
         "{}",
-        outcome.report(Some(flag(faults)))
+        outcome.report(Some(kind.flag()))
     );
 }
 
@@ -157,8 +216,8 @@ fn the_same_seed_gives_the_same_trace() {
         if cfg.daemons < 3 || cfg.loss == 0.0 || cfg.fault_rate == 0.0 {
             continue;
         }
-        let a = run_seed(seed, true);
-        let b = run_seed(seed, true);
+        let a = run_seed(seed, Kind::Faults);
+        let b = run_seed(seed, Kind::Faults);
         assert!(a.outputs > 1000, "seed {seed}: only {} outputs", a.outputs);
         assert_eq!(
             (a.trace, a.outputs),
@@ -200,6 +259,7 @@ fn heavy_loss_and_fragmentation_still_deliver_everything() {
         late_daemons: 0,
         slow_reader_rate: 0.0,
         client_queue_bytes: 64 * 1024,
+        hostile_rate: 0.0,
     };
     let outcome = Sim::with_config(99, cfg).run();
     assert!(

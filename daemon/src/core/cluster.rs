@@ -129,9 +129,12 @@ impl Cluster {
         for chunk in chunks {
             match chunk {
                 Chunk::Data(d) => {
-                    self.orderer.observe(d.ts);
+                    let ts = d.ts;
                     let receipt = self.streams.receive_from(sender, d);
                     if receipt.new {
+                        // Only a chunk taken moves the clock: one dropped (passed on unasked,
+                        // or past a bound) must not.
+                        self.orderer.observe(ts);
                         intake.ack_due = true;
                     } else {
                         intake.duplicates += 1;

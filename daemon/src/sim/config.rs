@@ -47,6 +47,9 @@ pub struct SimConfig {
     /// Bytes that may wait for a client to read before its daemon ends the session (the
     /// driver's `limits.max_client_queue_bytes`).
     pub client_queue_bytes: usize,
+    /// Chance, after each datagram of the last daemon, that it also sends a forgery (see
+    /// `hostile.rs`): zero in a configuration drawn from a seed; the hostile batch sets it.
+    pub hostile_rate: f64,
 }
 
 impl SimConfig {
@@ -74,6 +77,7 @@ impl SimConfig {
             // Drawn last, so the draws above are what they were before slow readers existed.
             slow_reader_rate: [0.0, 0.0, 0.005, 0.02][r.below(4) as usize],
             client_queue_bytes: [16 * 1024, 64 * 1024][r.below(2) as usize],
+            hostile_rate: 0.0,
         }
     }
 }

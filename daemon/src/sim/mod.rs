@@ -17,6 +17,7 @@ mod clients;
 mod config;
 mod faults;
 pub mod harness;
+mod hostile;
 mod rng;
 mod trace;
 
@@ -25,7 +26,7 @@ pub use harness::{Network, Node, Step};
 pub use rng::Rng;
 
 use crate::check::{self, History, ProcessLog};
-use crate::core::{ClientId, Core, CoreConfig, Output, Time};
+use crate::core::{ClientId, Control, Core, CoreConfig, Output, Time};
 use bytes::Bytes;
 use clients::{Handed, SimClient};
 use gcs::wire::Request;
@@ -60,6 +61,8 @@ pub struct Outcome {
     pub outputs: u64,
     /// Sessions their daemon ended because the client did not read (its queue filled up).
     pub overflows: usize,
+    /// Forgeries the hostile member sent.
+    pub lies: usize,
 }
 
 impl Outcome {
@@ -120,6 +123,12 @@ pub struct Sim {
     slow_rng: Rng,
     /// Sessions ended because their client did not read.
     overflows: usize,
+    /// The hostile member's own random stream, the membership messages it may replay, and how
+    /// many forgeries it sent.
+    hostile_rng: Rng,
+    hostile_seen: VecDeque<Control>,
+    hostile_ack: Option<crate::core::packet::Ack>,
+    hostile_lies: usize,
 }
 
 fn addr(i: usize) -> SocketAddr {
@@ -165,6 +174,10 @@ impl Sim {
             trace: Trace::new(),
             slow_rng: Rng::new(seed ^ 0x5105_0000_0000_0001),
             overflows: 0,
+            hostile_rng: Rng::new(seed ^ 0x4057_11e0_0000_0001),
+            hostile_seen: VecDeque::new(),
+            hostile_ack: None,
+            hostile_lies: 0,
             cfg,
         };
         for d in 0..first_late {
@@ -244,6 +257,7 @@ impl Sim {
             trace: self.trace.hash,
             outputs: self.trace.count,
             overflows: self.overflows,
+            lies: self.hostile_lies,
             history,
         }
     }
@@ -287,8 +301,12 @@ impl Sim {
                     Output::Transmit { to, bytes } => {
                         let from = self.net.nodes[d].addr;
                         for dest in to {
+                            if let Some(t) = self.net.index_of(dest) {
+                                self.note_for_hostile(d, t, &bytes);
+                            }
                             self.send_datagram(from, dest, bytes.clone());
                         }
+                        self.maybe_lie(d);
                     }
                 }
             }

@@ -548,8 +548,8 @@ impl Streams {
             .any(|s| !s.history.is_empty() || s.has_gap())
     }
 
-    /// Streams whose gaps are due to be asked for at `now`.
-    /// Asks the origin first, then in turn the other daemons known to have the chunks.
+    /// Streams whose gaps are due to be asked for at `now`: of the origin, or, once it is
+    /// leaving the view, in turn of the other daemons known to have the chunks.
     pub fn due_nacks(&mut self, now: Time, retry: std::time::Duration) -> Vec<NackRequest> {
         let mut out = Vec::new();
         for o in 0..self.streams.len() {
@@ -570,17 +570,21 @@ impl Streams {
             let s = &self.streams[o];
             let first_missing = ranges[0].0;
             let tries = s.nack_tries;
-            // Candidates: the origin, then every other daemon that has acknowledged the chunk.
+            // Candidates: the origin while it is a member; once it is leaving, every other
+            // daemon that has acknowledged the chunk. Chunks passed on by a third daemon are
+            // taken on its word (see `receive_from`), so they are asked for only when the origin
+            // cannot answer any more.
             let mut who = Vec::new();
             if !self.departed[o] {
                 who.push(o as u16);
+            } else {
+                who.extend(
+                    (0..self.streams.len())
+                        .filter(|e| *e != o && *e != self.me as usize && !self.departed[*e])
+                        .filter(|e| self.acked[*e][o] >= first_missing)
+                        .map(|e| e as u16),
+                );
             }
-            who.extend(
-                (0..self.streams.len())
-                    .filter(|e| *e != o && *e != self.me as usize && !self.departed[*e])
-                    .filter(|e| self.acked[*e][o] >= first_missing)
-                    .map(|e| e as u16),
-            );
             if who.is_empty() {
                 // Nobody left to ask yet: try again later (a view change will decide).
                 self.streams[o].nack_at = Some(now + retry);
