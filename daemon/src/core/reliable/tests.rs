@@ -87,7 +87,7 @@ fn gaps_are_found_asked_for_and_filled_from_history() {
 }
 
 #[test]
-fn missing_chunks_are_asked_of_the_origin_first_then_of_a_daemon_that_has_them() {
+fn missing_chunks_are_asked_of_the_origin_and_of_others_only_once_it_leaves() {
     // Three daemons: 0 sends, 1 got everything, 2 missed the first chunk.
     let mut d0 = Streams::new(0, 3, 1 << 20, 1 << 20);
     let mut d1 = Streams::new(1, 3, 1 << 20, 1 << 20);
@@ -109,7 +109,11 @@ fn missing_chunks_are_asked_of_the_origin_first_then_of_a_daemon_that_has_them()
     let retry = std::time::Duration::from_millis(5);
     let first = d2.due_nacks(Time(0), retry);
     assert_eq!(first[0].target, 0, "the origin first");
-    let second = d2.due_nacks(Time(5_000), retry);
+    let again = d2.due_nacks(Time(5_000), retry);
+    assert_eq!(again[0].target, 0, "the origin alone while it is a member");
+    // A view change's commit names d0 gone.
+    d2.set_departed(vec![true, false, false]);
+    let second = d2.due_nacks(Time(10_000), retry);
     assert_eq!(
         second[0].target, 1,
         "then a daemon that has acknowledged the chunk"
