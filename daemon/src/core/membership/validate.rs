@@ -200,8 +200,16 @@ impl Core {
             .min(CLOCK_CEILING)
     }
 
+    /// A clock a view change carries (a member's ready state, an install) is judged with twice
+    /// the slack of a timestamp: a daemon whose clock a peer raised by up to the slack (the most
+    /// a timestamp may raise it) is beyond the reach of a daemon whose own reach starts lower, so
+    /// that daemon suspects it; the view change that follows must still take its clock, so that
+    /// the new view starts every daemon's reach beyond it and the cluster is whole again.
     fn clock_in_reach(&self, what: &'static str, clock: u64) -> Result<(), Invalid> {
-        let reach = self.clock_reach();
+        let reach = self
+            .clock_reach()
+            .saturating_add(MAX_CLOCK_JUMP)
+            .min(CLOCK_CEILING);
         if clock > reach {
             return Err(Invalid::ClockOutOfReach { what, clock, reach });
         }
