@@ -79,6 +79,8 @@ impl Core {
                     parts,
                     body,
                     self.config.max_membership_message,
+                    self.now,
+                    self.config.failure_timeout * 4,
                 ) {
                     Ok(Some(control)) => self.on_control(from, control),
                     Ok(None) => {}

@@ -7,10 +7,12 @@
 
 use super::peers::DaemonId;
 use crate::core::packet::Chunk;
+use crate::core::time::Time;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Identifies one attempt at a view change; a later attempt replaces an earlier one.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -184,6 +186,8 @@ pub(crate) struct ControlIn {
 #[derive(Debug)]
 struct Assembly {
     msg: u64,
+    /// When its last new part came.
+    last: Time,
     parts: Vec<Option<Bytes>>,
     bytes: usize,
     /// Parts that have arrived: counted, so each part costs the same however many there are.
@@ -191,8 +195,11 @@ struct Assembly {
 }
 
 impl ControlIn {
-    /// Takes in one part; returns the message once it is complete and decodes. A message of
-    /// more than `max` bytes (`limits.max_membership_message`) is refused.
+    /// Takes in one part, arrived at `now`; returns the message once it is complete and
+    /// decodes. A message of more than `max` bytes (`limits.max_membership_message`) is refused,
+    /// and any sender's partial message no new part of which has come for `idle` is dropped, so
+    /// what a peer stopped sending is not held for good.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn receive(
         &mut self,
         from: SocketAddr,
@@ -201,12 +208,17 @@ impl ControlIn {
         parts: u16,
         body: Bytes,
         max: usize,
+        now: Time,
+        idle: Duration,
     ) -> Result<Option<Control>, ControlError> {
+        self.partial
+            .retain(|_, a| now.saturating_since(a.last) < idle);
         if parts == 1 {
             return decode(&body).map(Some);
         }
         let a = self.partial.entry(from).or_insert_with(|| Assembly {
             msg,
+            last: now,
             parts: vec![None; parts as usize],
             bytes: 0,
             have: 0,
@@ -217,6 +229,7 @@ impl ControlIn {
             }
             *a = Assembly {
                 msg,
+                last: now,
                 parts: vec![None; parts as usize],
                 bytes: 0,
                 have: 0,
@@ -233,6 +246,7 @@ impl ControlIn {
             }
             *slot = Some(body);
             a.have += 1;
+            a.last = now;
         }
         if a.have < a.parts.len() {
             return Ok(None);
@@ -289,6 +303,8 @@ pub fn encode(control: &Control, msg: u64, max_body: usize, max: usize) -> Vec<C
 mod tests {
     use super::*;
 
+    const SECOND: Duration = Duration::from_secs(1);
+
     fn a_bye() -> Control {
         Control::Bye { incarnation: 7 }
     }
@@ -317,11 +333,44 @@ mod tests {
         let mut input = ControlIn::default();
         let mut got = None;
         for (msg, part, n, body) in pieces {
-            if let Some(c) = input.receive(from, msg, part, n, body, 1024).unwrap() {
+            if let Some(c) = input
+                .receive(from, msg, part, n, body, 1024, Time(0), SECOND)
+                .unwrap()
+            {
                 got = Some(c);
             }
         }
         assert!(matches!(got, Some(Control::Bye { incarnation: 7 })));
+    }
+
+    #[test]
+    fn a_partial_message_nobody_finishes_is_dropped_once_idle() {
+        let from: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let other: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let pieces = parts(encode(&a_bye(), 3, 2, 1024));
+        let mut input = ControlIn::default();
+        // All but the last part, at time zero.
+        for (msg, part, n, body) in pieces[..pieces.len() - 1].iter().cloned() {
+            assert!(input
+                .receive(from, msg, part, n, body, 1024, Time(0), SECOND)
+                .unwrap()
+                .is_none());
+        }
+        assert_eq!(input.partial.len(), 1);
+        // Anyone's part a second later drops it.
+        let (msg, part, n, body) = pieces[0].clone();
+        let later = Time(0) + SECOND;
+        let _ = input.receive(other, msg, part, n, body, 1024, later, SECOND);
+        assert!(
+            !input.partial.contains_key(&from),
+            "the idle partial message is still held"
+        );
+        // So its last part alone no longer makes a message.
+        let (msg, part, n, body) = pieces[pieces.len() - 1].clone();
+        assert!(input
+            .receive(from, msg, part, n, body, 1024, later, SECOND)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
@@ -332,7 +381,7 @@ mod tests {
         let mut input = ControlIn::default();
         let mut refused = None;
         for (msg, part, n, body) in pieces {
-            if let Err(why) = input.receive(from, msg, part, n, body, 3) {
+            if let Err(why) = input.receive(from, msg, part, n, body, 3, Time(0), SECOND) {
                 refused = Some(why);
                 break;
             }
