@@ -71,16 +71,7 @@ fn bytes_sent_since(p: &Rig, since: usize) -> usize {
 
 /// A client of daemon 1 that has joined `g`.
 fn receiver_on_1(p: &mut Rig) {
-    let r = p.client(1, "receiver");
-    p.request(
-        1,
-        r,
-        Request::Join {
-            id: RequestId(1),
-            group: "g".into(),
-        },
-    );
-    p.settle();
+    common::member_of_g(p, 1, "receiver");
 }
 
 fn send_some(p: &mut Rig, count: usize) {
@@ -257,16 +248,7 @@ fn a_peers_nacks_can_make_this_daemon_retransmit_only_so_much_per_second() {
 fn a_peer_cannot_hand_clients_anything_but_a_message_of_its_own_clients() {
     use gcsd::core::packet::Item;
     let mut p = common::pair();
-    let r = p.client(0, "receiver");
-    p.request(
-        0,
-        r,
-        Request::Join {
-            id: RequestId(1),
-            group: "g".into(),
-        },
-    );
-    p.settle();
+    let r = common::member_of_g(&mut p, 0, "receiver");
     p.responses.clear();
     // What used to travel verbatim to clients: a frame of the peer's choosing, here one that
     // would tell the client its daemon is closing its session.
@@ -322,16 +304,7 @@ fn a_peer_cannot_hand_clients_anything_but_a_message_of_its_own_clients() {
 fn a_peer_cannot_put_words_in_a_third_daemons_stream() {
     use gcsd::core::packet::Item;
     let mut p = Rig::formed(3, |c| c.send_window = common::WINDOW);
-    let r = p.client(0, "receiver");
-    p.request(
-        0,
-        r,
-        Request::Join {
-            id: RequestId(1),
-            group: "g".into(),
-        },
-    );
-    p.settle();
+    common::member_of_g(&mut p, 0, "receiver");
     // d1 passes on, unasked, a "chunk of d2's stream": the first, before d2 has sent it.
     let forged = Item::multicast(
         Order::Reliable,

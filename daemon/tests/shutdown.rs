@@ -26,16 +26,7 @@ fn data_from_0_lost(s: &Sent<'_>) -> Fate {
 /// A formed pair, a receiver in `g` on daemon 1, and a sender on daemon 0 whose `count` messages
 /// to `g` the network loses on their way from daemon 0. Returns the sender.
 fn messages_not_yet_out(p: &mut Rig, count: usize) -> gcsd::core::ClientId {
-    let r = p.client(1, "receiver");
-    p.request(
-        1,
-        r,
-        Request::Join {
-            id: RequestId(1),
-            group: "g".into(),
-        },
-    );
-    p.settle();
+    common::member_of_g(p, 1, "receiver");
     let sender = p.client(0, "sender");
     p.set_fate(data_from_0_lost);
     for k in 0..count {

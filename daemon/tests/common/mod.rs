@@ -15,3 +15,18 @@ pub const SIZE: usize = 1000;
 pub fn pair() -> Rig {
     Rig::formed(2, |c| c.send_window = WINDOW)
 }
+
+/// A client named `name` of daemon `d` that has joined group `g`, once the rig has settled.
+pub fn member_of_g(p: &mut Rig, d: usize, name: &str) -> gcsd::core::ClientId {
+    let c = p.client(d, name);
+    p.request(
+        d,
+        c,
+        gcs::wire::Request::Join {
+            id: gcs::wire::RequestId(1),
+            group: "g".into(),
+        },
+    );
+    p.settle();
+    c
+}
