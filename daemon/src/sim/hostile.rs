@@ -36,6 +36,11 @@ const LIES_ABOUT_ITS_CLOCK: bool = false;
 /// Membership messages the hostile member keeps to replay, at most.
 const SEEN: usize = 32;
 
+/// A number of any size, small ones as likely as large: the value of a forged field.
+fn huge(r: &mut super::Rng) -> u64 {
+    r.next_u64() >> r.below(64)
+}
+
 /// Where the outsider sends from: an address no daemon lists.
 fn outsider() -> SocketAddr {
     SocketAddr::from(([127, 0, 10, 250], 4804))
@@ -88,7 +93,6 @@ impl Sim {
             view: view.view_id,
         };
         let r = &mut self.hostile_rng;
-        let huge = |r: &mut super::Rng| r.next_u64() >> r.below(64);
         let last_ack = self.hostile_ack.clone();
         let kind = r.below(7);
         if kind == 0 && !LIES_ABOUT_WHAT_IT_HOLDS && !LIES_ABOUT_ITS_CLOCK {
@@ -147,7 +151,6 @@ impl Sim {
     fn forged_control(&mut self) -> Control {
         let n = self.cfg.daemons;
         let r = &mut self.hostile_rng;
-        let huge = |r: &mut super::Rng| r.next_u64() >> r.below(64);
         let mut ids = Vec::new();
         for i in 0..n {
             if r.below(3) == 0 {

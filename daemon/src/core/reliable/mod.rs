@@ -314,12 +314,12 @@ impl Streams {
     /// this daemon asked it for. Any other is dropped: a daemon passing on chunks unasked could
     /// put its own words in another daemon's stream before the real ones arrive.
     pub fn receive_from(&mut self, from: u16, chunk: DataChunk) -> Receipt {
-        let relayed = from != chunk.origin;
-        let asked = self
-            .streams
-            .get(chunk.origin as usize)
-            .is_some_and(|s| s.asked.contains(&from));
-        if relayed && !asked {
+        let unasked = from != chunk.origin
+            && !self
+                .streams
+                .get(chunk.origin as usize)
+                .is_some_and(|s| s.asked.contains(&from));
+        if unasked {
             tracing::debug!(
                 from,
                 origin = chunk.origin,
